@@ -1,2 +1,20 @@
+export { type BackendRequest, type UseBackendOptions, useBackend } from './backend/use-backend';
+export { prepareWasmThreads, wasmThreadsCount } from './backend/wasm-threads';
+export {
+  type BatchNormParams,
+  type BatchStats,
+  batchNormInference,
+  batchNormTraining,
+  foldBatchNorm,
+  updateRunningStats,
+} from './batchnorm';
+export { type ConvEpilogue, type ConvGeometry, convNd } from './conv';
+export { diracDelta, diracWeight, ncrelu, normalizeFilters, tiledDiracDelta } from './dirac';
 export * from './errors';
+export { countParams, disposeModel, fold, foldSpec, verifyFold } from './fold';
+export { type ForwardOptions, forward, requireTensor } from './forward';
+export * from './io/model-bytes';
+export * from './io/safetensors';
+export { registerWasmConvGradKernels } from './kernels/wasm-conv-grad';
+export { checkTensors, expectedTensorShapes, shapesOf } from './spec-tensors';
 export type * from './types';

@@ -1,1 +1,7 @@
-export {};
+export { cifarWRN, imagenetResNet } from './baselines';
+export { type CifarOptions, cifarBlocksPerGroup, cifarDiracNet } from './cifar';
+export { type LayerRow, layerTable, type ModelCounts, modelCounts } from './counts';
+export { IMAGENET_BLOCKS, type ImagenetOptions, imagenetDiracNet } from './imagenet';
+export { initParams } from './init';
+export { CIFAR_PREPROCESSING, IMAGENET_PREPROCESSING } from './preprocessing';
+export { type BuildOptions, buildModel, type DatasetName, MODEL_NAME_PATTERNS } from './registry';

@@ -1,0 +1,87 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { ShapeError } from './errors';
+
+/** Batch-norm parameters and running statistics of one layer, each of shape [C]. */
+export interface BatchNormParams {
+  gamma: tf.Tensor;
+  beta: tf.Tensor;
+  mean: tf.Tensor;
+  variance: tf.Tensor;
+  eps: number;
+}
+
+/** Statistics of one training-mode batch: the mean and the biased variance over every axis but the last. */
+export interface BatchStats {
+  mean: tf.Tensor;
+  variance: tf.Tensor;
+  /** Elements per channel the statistics were computed over. */
+  count: number;
+}
+
+/** `x·scale + shift` with `scale = γ/√(var+ε)`; written with plain ops because tf.batchNorm's gradient is slow. */
+function affine(x: tf.Tensor, mean: tf.Tensor, variance: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps: number) {
+  const scale = tf.mul(gamma, tf.rsqrt(tf.add(variance, eps)));
+  return tf.add(tf.mul(x, scale), tf.sub(beta, tf.mul(mean, scale)));
+}
+
+/** Inference-mode batch norm over the last (channel) axis using the running statistics. */
+export function batchNormInference(x: tf.Tensor, p: BatchNormParams): tf.Tensor {
+  return tf.tidy(() => affine(x, p.mean, p.variance, p.gamma, p.beta, p.eps));
+}
+
+/**
+ * Training-mode batch norm: normalizes with the batch's own statistics (biased variance, as PyTorch) and
+ * returns them so the caller can update the running statistics.
+ */
+export function batchNormTraining(
+  x: tf.Tensor,
+  p: Pick<BatchNormParams, 'gamma' | 'beta' | 'eps'>,
+): { y: tf.Tensor; stats: BatchStats } {
+  const axes = x.shape.slice(0, -1).map((_, i) => i);
+  const count = x.shape.slice(0, -1).reduce((a, d) => a * d, 1);
+  const { mean, variance } = tf.moments(x, axes);
+  const y = tf.tidy(() => affine(x, mean, variance, p.gamma, p.beta, p.eps));
+  return { y, stats: { mean, variance, count } };
+}
+
+/**
+ * PyTorch's running-statistics update: `running = (1-m)·running + m·batch`, with the batch variance
+ * made unbiased (×n/(n-1)) as PyTorch does. Returns new tensors; the caller disposes the old ones.
+ */
+export function updateRunningStats(
+  running: { mean: tf.Tensor; variance: tf.Tensor },
+  batch: BatchStats,
+  momentum: number,
+): { mean: tf.Tensor; variance: tf.Tensor } {
+  return tf.tidy(() => {
+    const unbias = batch.count > 1 ? batch.count / (batch.count - 1) : 1;
+    const mean = tf.add(tf.mul(running.mean, 1 - momentum), tf.mul(batch.mean, momentum));
+    const variance = tf.add(tf.mul(running.variance, 1 - momentum), tf.mul(batch.variance, momentum * unbias));
+    return { mean, variance };
+  });
+}
+
+/**
+ * Folds an inference-mode batch norm that follows a conv into the conv's weight and bias:
+ * `W' = W·s`, `b' = β + (b − μ)·s` with `s = γ/√(var+ε)` per output channel (the last weight axis).
+ */
+export function foldBatchNorm(
+  weight: tf.Tensor,
+  bias: tf.Tensor | null,
+  p: BatchNormParams,
+): { weight: tf.Tensor; bias: tf.Tensor } {
+  const cout = weight.shape[weight.rank - 1]!;
+  for (const [name, t] of Object.entries({ gamma: p.gamma, beta: p.beta, mean: p.mean, variance: p.variance })) {
+    if (t.size !== cout) {
+      throw new ShapeError(`batch-norm '${name}' has ${t.size} elements but the conv has ${cout} output channels`);
+    }
+  }
+  return tf.tidy(() => {
+    const s = tf.mul(tf.reshape(p.gamma, [cout]), tf.rsqrt(tf.add(tf.reshape(p.variance, [cout]), p.eps)));
+    const b0 = bias ? tf.reshape(bias, [cout]) : tf.zeros([cout]);
+    return {
+      weight: tf.mul(weight, s),
+      bias: tf.add(tf.reshape(p.beta, [cout]), tf.mul(tf.sub(b0, tf.reshape(p.mean, [cout])), s)),
+    };
+  });
+}
