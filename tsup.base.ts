@@ -10,6 +10,8 @@ export function packageConfig(entry: Record<string, string>, extra: Partial<Opti
     clean: true,
     target: 'node20',
     treeshake: true,
+    // Entry points of one package share classes (errors!) through the package's own name, never by copy.
+    external: [/^@dirac\//],
     splitting: false,
     ...extra,
   });

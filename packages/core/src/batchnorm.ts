@@ -19,7 +19,14 @@ export interface BatchStats {
 }
 
 /** `x·scale + shift` with `scale = γ/√(var+ε)`; written with plain ops because tf.batchNorm's gradient is slow. */
-function affine(x: tf.Tensor, mean: tf.Tensor, variance: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps: number) {
+function affine(
+  x: tf.Tensor,
+  mean: tf.Tensor,
+  variance: tf.Tensor,
+  gamma: tf.Tensor,
+  beta: tf.Tensor,
+  eps: number,
+) {
   const scale = tf.mul(gamma, tf.rsqrt(tf.add(variance, eps)));
   return tf.add(tf.mul(x, scale), tf.sub(beta, tf.mul(mean, scale)));
 }
@@ -56,7 +63,10 @@ export function updateRunningStats(
   return tf.tidy(() => {
     const unbias = batch.count > 1 ? batch.count / (batch.count - 1) : 1;
     const mean = tf.add(tf.mul(running.mean, 1 - momentum), tf.mul(batch.mean, momentum));
-    const variance = tf.add(tf.mul(running.variance, 1 - momentum), tf.mul(batch.variance, momentum * unbias));
+    const variance = tf.add(
+      tf.mul(running.variance, 1 - momentum),
+      tf.mul(batch.variance, momentum * unbias),
+    );
     return { mean, variance };
   });
 }
@@ -71,9 +81,16 @@ export function foldBatchNorm(
   p: BatchNormParams,
 ): { weight: tf.Tensor; bias: tf.Tensor } {
   const cout = weight.shape[weight.rank - 1]!;
-  for (const [name, t] of Object.entries({ gamma: p.gamma, beta: p.beta, mean: p.mean, variance: p.variance })) {
+  for (const [name, t] of Object.entries({
+    gamma: p.gamma,
+    beta: p.beta,
+    mean: p.mean,
+    variance: p.variance,
+  })) {
     if (t.size !== cout) {
-      throw new ShapeError(`batch-norm '${name}' has ${t.size} elements but the conv has ${cout} output channels`);
+      throw new ShapeError(
+        `batch-norm '${name}' has ${t.size} elements but the conv has ${cout} output channels`,
+      );
     }
   }
   return tf.tidy(() => {

@@ -28,8 +28,12 @@ function padInput(x: tf.Tensor, padding: Padding): tf.Tensor {
 
 function conv2d(x: tf.Tensor4D, w: tf.Tensor4D, g: ConvGeometry, epi: ConvEpilogue): tf.Tensor4D {
   const p = uniform(g.padding);
-  const pad: number | [[number, number], [number, number], [number, number], [number, number]] =
-    p ?? [[0, 0], g.padding[0] as [number, number], g.padding[1] as [number, number], [0, 0]];
+  const pad: number | [[number, number], [number, number], [number, number], [number, number]] = p ?? [
+    [0, 0],
+    g.padding[0] as [number, number],
+    g.padding[1] as [number, number],
+    [0, 0],
+  ];
   const strides = [g.stride[0] ?? 1, g.stride[1] ?? 1] as [number, number];
   if (epi.bias || epi.relu) {
     return tf.fused.conv2d({
@@ -71,7 +75,10 @@ export function convNd(x: tf.Tensor, weight: tf.Tensor, g: ConvGeometry, epi: Co
     if (spatial === 2) return conv2d(x as tf.Tensor4D, weight as tf.Tensor4D, g, epi);
     const padded = padInput(x, g.padding);
     if (spatial === 1) {
-      return epilogue(tf.conv1d(padded as tf.Tensor3D, weight as tf.Tensor3D, g.stride[0] ?? 1, 'valid'), epi);
+      return epilogue(
+        tf.conv1d(padded as tf.Tensor3D, weight as tf.Tensor3D, g.stride[0] ?? 1, 'valid'),
+        epi,
+      );
     }
     const s = g.stride as [number, number, number];
     return epilogue(tf.conv3d(padded as tf.Tensor5D, weight as tf.Tensor5D, s, 'valid'), epi);

@@ -37,16 +37,18 @@ describe('diracDelta', () => {
 });
 
 describe('parameterized conv with a = 1, b = 0 is the identity', () => {
-  for (const [rank, kernel] of [
+  const kernels: [number, number[]][] = [
     [1, [3]],
     [2, [3, 3]],
     [3, [3, 3, 3]],
-  ] as const) {
-    for (const [cin, cout] of [
-      [4, 4],
-      [3, 5],
-      [6, 2],
-    ]) {
+  ];
+  const channels: [number, number][] = [
+    [4, 4],
+    [3, 5],
+    [6, 2],
+  ];
+  for (const [rank, kernel] of kernels) {
+    for (const [cin, cout] of channels) {
       it(`${rank}-D, in ${cin}, out ${cout}`, () => {
         const spatial = Array(rank).fill(5);
         const x = tf.randomNormal([2, ...spatial, cin], 0, 1, 'float32', 1);
@@ -71,7 +73,10 @@ describe('parameterized conv with a = 1, b = 0 is the identity', () => {
     const x = tf.randomNormal([2, 6, 6, 4], 0, 1, 'float32', 3);
     const w = tf.randomNormal([3, 3, 8, 4], 0, 1, 'float32', 4);
     const y = tf.tidy(() =>
-      convNd(ncrelu(x), diracWeight(w, tf.ones([1]), tf.zeros([1]), 'v1'), { stride: [1, 1], padding: same([3, 3]) }),
+      convNd(ncrelu(x), diracWeight(w, tf.ones([1]), tf.zeros([1]), 'v1'), {
+        stride: [1, 1],
+        padding: same([3, 3]),
+      }),
     );
     expect(y.arraySync()).toEqual(x.arraySync());
     tf.dispose([x, w, y]);
@@ -105,7 +110,11 @@ describe('gradients agree with finite differences', () => {
       const w = tf.randomNormal([3, 3, cin, cout], 0, 1, 'float32', 8);
       const a = tf.randomUniform([scale], 0.5, 1.5, 'float32', 9);
       const b = tf.randomUniform([scale], 0.05, 0.5, 'float32', 10);
-      const grads = tf.grads((w_: tf.Tensor, a_: tf.Tensor, b_: tf.Tensor) => loss(w_, a_, b_, x, t, p))([w, a, b]);
+      const grads = tf.grads((w_: tf.Tensor, a_: tf.Tensor, b_: tf.Tensor) => loss(w_, a_, b_, x, t, p))([
+        w,
+        a,
+        b,
+      ]);
       const params = [w, a, b];
       for (let k = 0; k < 3; k++) {
         const base = params[k]!.dataSync().slice();
@@ -138,7 +147,18 @@ describe('memory', () => {
     const w = tf.randomNormal([3, 3, 4, 4]);
     const a = tf.ones([4]);
     const b = tf.fill([4], 0.1);
-    const run = () => tf.tidy(() => convNd(x, diracWeight(w, a, b), { stride: [1, 1], padding: [[1, 1], [1, 1]] })).dispose();
+    const run = () =>
+      tf
+        .tidy(() =>
+          convNd(x, diracWeight(w, a, b), {
+            stride: [1, 1],
+            padding: [
+              [1, 1],
+              [1, 1],
+            ],
+          }),
+        )
+        .dispose();
     run();
     const before = tf.memory().numTensors;
     for (let i = 0; i < 100; i++) run();

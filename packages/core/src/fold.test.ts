@@ -30,14 +30,36 @@ function diracConv(name: string, cin: number, cout: number, t: TensorMap, p: 'v1
   const n = p === 'v2' ? cout : 1;
   t[`${name}.a`] = rand([n], 0.5, 1.5);
   t[`${name}.b`] = rand([n], 0.05, 0.5);
-  return { type: 'diracConv', name, inChannels: cin, outChannels: cout, kernel: [3, 3], stride: [1, 1], padding: pad1, bias: false, parameterization: p };
+  return {
+    type: 'diracConv',
+    name,
+    inChannels: cin,
+    outChannels: cout,
+    kernel: [3, 3],
+    stride: [1, 1],
+    padding: pad1,
+    bias: false,
+    parameterization: p,
+  };
 }
 
 function randomNetwork(widths: number[], opts: { v1?: boolean; residual?: boolean } = {}): Model {
   const t: TensorMap = {};
   const layers: LayerSpec[] = [];
   t['stem.weight'] = rand([5, 5, 3, widths[0]!]);
-  layers.push({ type: 'conv', name: 'stem', inChannels: 3, outChannels: widths[0]!, kernel: [5, 5], stride: [2, 2], padding: [[2, 2], [2, 2]], bias: false });
+  layers.push({
+    type: 'conv',
+    name: 'stem',
+    inChannels: 3,
+    outChannels: widths[0]!,
+    kernel: [5, 5],
+    stride: [2, 2],
+    padding: [
+      [2, 2],
+      [2, 2],
+    ],
+    bias: false,
+  });
   layers.push(bn('stem_bn', widths[0]!, t));
   layers.push({ type: 'maxpool', kernel: [3, 3], stride: [2, 2], padding: pad1 });
   let c = widths[0]!;
@@ -57,7 +79,20 @@ function randomNetwork(widths: number[], opts: { v1?: boolean; residual?: boolea
     layers.push({
       type: 'residual',
       name: 'res',
-      body: [bn('res.bn', c, t), { type: 'relu' }, { type: 'conv', name: 'res.conv', inChannels: c, outChannels: c, kernel: [3, 3], stride: [1, 1], padding: pad1, bias: false }],
+      body: [
+        bn('res.bn', c, t),
+        { type: 'relu' },
+        {
+          type: 'conv',
+          name: 'res.conv',
+          inChannels: c,
+          outChannels: c,
+          kernel: [3, 3],
+          stride: [1, 1],
+          padding: pad1,
+          bias: false,
+        },
+      ],
       shortcut: [],
     });
   }
@@ -65,7 +100,19 @@ function randomNetwork(widths: number[], opts: { v1?: boolean; residual?: boolea
   t['fc.weight'] = rand([c, 7]);
   t['fc.bias'] = rand([7]);
   layers.push({ type: 'linear', name: 'fc', inFeatures: c, outFeatures: 7 });
-  const spec: ModelSpec = { format: 'dirac-model', formatVersion: 1, name: 'random', family: 'cifar', arch: 'diracnet', form: 'training', depth: widths.length, width: 1, numClasses: 7, inputShape: [16, 16, 3], layers };
+  const spec: ModelSpec = {
+    format: 'dirac-model',
+    formatVersion: 1,
+    name: 'random',
+    family: 'cifar',
+    arch: 'diracnet',
+    form: 'training',
+    depth: widths.length,
+    width: 1,
+    numClasses: 7,
+    inputShape: [16, 16, 3],
+    layers,
+  };
   return { spec, tensors: t };
 }
 
@@ -94,7 +141,16 @@ describe('fold()', () => {
     const training = randomNetwork([4, 4]);
     const folded = fold(training);
     const names = Object.keys(folded.tensors).sort();
-    expect(names).toEqual(['b0.conv.bias', 'b0.conv.weight', 'b1.conv.bias', 'b1.conv.weight', 'fc.bias', 'fc.weight', 'stem.bias', 'stem.weight']);
+    expect(names).toEqual([
+      'b0.conv.bias',
+      'b0.conv.weight',
+      'b1.conv.bias',
+      'b1.conv.weight',
+      'fc.bias',
+      'fc.weight',
+      'stem.bias',
+      'stem.weight',
+    ]);
     expect(countParams(folded.spec)).toBe(countParams(training.spec) - 2 * 4 * 2 - 2 * 4 * 3 + 4 * 3);
     disposeModel(training);
     disposeModel(folded);

@@ -46,18 +46,23 @@ function foldConv(
   const { type: _type, ...geometry } = layer;
   const { parameterization: _p, ...plain } = geometry as DiracConvLayerSpec;
   if (bn && bn.channels !== layer.outChannels) {
-    throw new SpecError(`batch norm '${bn.name}' has ${bn.channels} channels after conv '${layer.name}' with ${layer.outChannels}`);
+    throw new SpecError(
+      `batch norm '${bn.name}' has ${bn.channels} channels after conv '${layer.name}' with ${layer.outChannels}`,
+    );
   }
   if (!tensors) return { ...plain, type: 'conv', bias: layer.bias || bn !== undefined };
   const bias = layer.bias ? requireTensor(tensors, `${layer.name}.bias`) : null;
-  const folded = tf.tidy(() => {
+  const [weight, foldedBias] = tf.tidy(() => {
     const w = effectiveWeight(layer, tensors);
-    if (bn) return foldBatchNorm(w, bias, batchNormParams(tensors, bn));
-    return { weight: w, bias: bias ? tf.clone(bias) : null };
+    if (bn) {
+      const f = foldBatchNorm(w, bias, batchNormParams(tensors, bn));
+      return [f.weight, f.bias];
+    }
+    return bias ? [w, tf.clone(bias)] : [w];
   });
-  out[`${layer.name}.weight`] = folded.weight;
-  if (folded.bias) out[`${layer.name}.bias`] = folded.bias;
-  return { ...plain, type: 'conv', bias: folded.bias !== null };
+  out[`${layer.name}.weight`] = weight!;
+  if (foldedBias) out[`${layer.name}.bias`] = foldedBias;
+  return { ...plain, type: 'conv', bias: foldedBias !== undefined };
 }
 
 function copyTensors(names: string[], tensors: TensorMap | null, out: TensorMap) {
@@ -80,7 +85,11 @@ function foldLayers(layers: LayerSpec[], tensors: TensorMap | null, out: TensorM
       }
       case 'batchnorm':
         // A batch norm with no conv right before it (pre-activation baselines) stays as it is.
-        copyTensors(['gamma', 'beta', 'mean', 'var'].map((r) => `${layer.name}.${r}`), tensors, out);
+        copyTensors(
+          ['gamma', 'beta', 'mean', 'var'].map((r) => `${layer.name}.${r}`),
+          tensors,
+          out,
+        );
         result.push({ ...layer });
         break;
       case 'linear':
@@ -109,7 +118,9 @@ function foldLayers(layers: LayerSpec[], tensors: TensorMap | null, out: TensorM
  */
 export function fold(model: Model): Model {
   if (model.spec.form !== 'training') {
-    throw new SpecError(`fold() takes a training-form model; '${model.spec.name}' is already ${model.spec.form}`);
+    throw new SpecError(
+      `fold() takes a training-form model; '${model.spec.name}' is already ${model.spec.form}`,
+    );
   }
   const tensors: TensorMap = {};
   try {
@@ -134,7 +145,11 @@ function layerParams(layer: LayerSpec): number {
       return prod(layer.kernel) * layer.inChannels * layer.outChannels + (layer.bias ? layer.outChannels : 0);
     case 'diracConv': {
       const scales = layer.parameterization === 'v2' ? 2 * layer.outChannels : 2;
-      return prod(layer.kernel) * layer.inChannels * layer.outChannels + scales + (layer.bias ? layer.outChannels : 0);
+      return (
+        prod(layer.kernel) * layer.inChannels * layer.outChannels +
+        scales +
+        (layer.bias ? layer.outChannels : 0)
+      );
     }
     case 'batchnorm':
       return 2 * layer.channels;

@@ -38,7 +38,12 @@ function reluFollows(layers: LayerSpec[], i: number): number {
   return -1;
 }
 
-function runLayers(layers: LayerSpec[], tensors: TensorMap, input: tf.Tensor, opts: ForwardOptions): tf.Tensor {
+function runLayers(
+  layers: LayerSpec[],
+  tensors: TensorMap,
+  input: tf.Tensor,
+  opts: ForwardOptions,
+): tf.Tensor {
   let x = input;
   const skip = new Set<number>();
   for (let i = 0; i < layers.length; i++) {

@@ -40,18 +40,25 @@ export function expectedTensorShapes(spec: Pick<ModelSpec, 'layers'>): Record<st
  * Checks that a tensor map has exactly the tensors a spec needs, with the right shapes.
  * Throws {@link MissingTensorError}, {@link ShapeError} or {@link SpecError} (for unexpected extras).
  */
-export function checkTensors(spec: Pick<ModelSpec, 'layers'>, shapes: Record<string, readonly number[]>): void {
+export function checkTensors(
+  spec: Pick<ModelSpec, 'layers'>,
+  shapes: Record<string, readonly number[]>,
+): void {
   const want = expectedTensorShapes(spec);
   for (const [name, shape] of Object.entries(want)) {
     const got = shapes[name];
     if (!got) throw new MissingTensorError(name, 'required by the model spec');
     if (got.length !== shape.length || got.some((d, i) => d !== shape[i])) {
-      throw new ShapeError(`tensor '${name}' has shape [${got.join(', ')}] but the model spec needs [${shape.join(', ')}]`);
+      throw new ShapeError(
+        `tensor '${name}' has shape [${got.join(', ')}] but the model spec needs [${shape.join(', ')}]`,
+      );
     }
   }
   const extra = Object.keys(shapes).filter((n) => !(n in want));
   if (extra.length) {
-    throw new SpecError(`unexpected tensor(s) not used by the model spec: ${extra.slice(0, 5).join(', ')}${extra.length > 5 ? ', …' : ''}`);
+    throw new SpecError(
+      `unexpected tensor(s) not used by the model spec: ${extra.slice(0, 5).join(', ')}${extra.length > 5 ? ', …' : ''}`,
+    );
   }
 }
 

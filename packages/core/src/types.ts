@@ -149,6 +149,17 @@ export interface ModelSpec {
   preprocessing?: Preprocessing;
   /** Free-form provenance and metrics. */
   metadata?: Record<string, unknown>;
+  /** The weight files of a saved model, with their integrity hashes (set when saved to a directory). */
+  weights?: WeightsFile[];
+}
+
+/** A weights file of a saved model; `path` is relative to model.json. */
+export interface WeightsFile {
+  path: string;
+  dtype: 'float32' | 'float16';
+  bytes: number;
+  /** Lower-case hex sha256 of the file's bytes. */
+  sha256: string;
 }
 
 /** A spec with its tensors: the unit every package passes around. */

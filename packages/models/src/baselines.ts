@@ -6,7 +6,12 @@ import { CIFAR_PREPROCESSING, IMAGENET_PREPROCESSING } from './preprocessing';
 
 /** Pre-activation WRN block (upstream's functional WRN): BN → ReLU → conv → BN → ReLU → conv, plus shortcut. */
 function wrnBlock(base: string, cin: number, cout: number, stride: number): LayerSpec[] {
-  const tail: LayerSpec[] = [conv(`${base}.conv0`, cin, cout, 3, stride), bn(`${base}.bn1`, cout), relu, conv(`${base}.conv1`, cout, cout, 3)];
+  const tail: LayerSpec[] = [
+    conv(`${base}.conv0`, cin, cout, 3, stride),
+    bn(`${base}.bn1`, cout),
+    relu,
+    conv(`${base}.conv1`, cout, cout, 3),
+  ];
   if (cin === cout && stride === 1) {
     return [{ type: 'residual', name: base, body: [bn(`${base}.bn0`, cin), relu, ...tail], shortcut: [] }];
   }
@@ -14,7 +19,12 @@ function wrnBlock(base: string, cin: number, cout: number, stride: number): Laye
   return [
     bn(`${base}.bn0`, cin),
     relu,
-    { type: 'residual', name: base, body: tail, shortcut: [conv(`${base}.convdim`, cin, cout, 1, stride, 0)] },
+    {
+      type: 'residual',
+      name: base,
+      body: tail,
+      shortcut: [conv(`${base}.convdim`, cin, cout, 1, stride, 0)],
+    },
   ];
 }
 
@@ -49,9 +59,17 @@ export function cifarWRN(opts: { depth: number; width: number; numClasses?: numb
 
 /** torchvision-style BasicBlock: conv → BN → ReLU → conv → BN, plus shortcut, then ReLU. */
 function basicBlock(base: string, cin: number, cout: number, stride: number): LayerSpec[] {
-  const body: LayerSpec[] = [conv(`${base}.conv1`, cin, cout, 3, stride), bn(`${base}.bn1`, cout), relu, conv(`${base}.conv2`, cout, cout, 3), bn(`${base}.bn2`, cout)];
+  const body: LayerSpec[] = [
+    conv(`${base}.conv1`, cin, cout, 3, stride),
+    bn(`${base}.bn1`, cout),
+    relu,
+    conv(`${base}.conv2`, cout, cout, 3),
+    bn(`${base}.bn2`, cout),
+  ];
   const shortcut: LayerSpec[] =
-    cin === cout && stride === 1 ? [] : [conv(`${base}.downsample.0`, cin, cout, 1, stride, 0), bn(`${base}.downsample.1`, cout)];
+    cin === cout && stride === 1
+      ? []
+      : [conv(`${base}.downsample.0`, cin, cout, 1, stride, 0), bn(`${base}.downsample.1`, cout)];
   return [{ type: 'residual', name: base, body, shortcut }, relu];
 }
 
@@ -68,10 +86,14 @@ export function imagenetResNet(opts: { depth: number; width?: number; numClasses
   ];
   let c = ws[0];
   ws.forEach((w, g) => {
-    for (let i = 0; i < blocks[g]!; i++) layers.push(...basicBlock(`layer${g + 1}.${i}`, i === 0 ? c : w, w, i === 0 && g > 0 ? 2 : 1));
+    for (let i = 0; i < blocks[g]!; i++)
+      layers.push(...basicBlock(`layer${g + 1}.${i}`, i === 0 ? c : w, w, i === 0 && g > 0 ? 2 : 1));
     c = w;
   });
-  layers.push({ type: 'globalAvgPool' }, { type: 'linear', name: 'fc', inFeatures: c, outFeatures: opts.numClasses ?? 1000 });
+  layers.push(
+    { type: 'globalAvgPool' },
+    { type: 'linear', name: 'fc', inFeatures: c, outFeatures: opts.numClasses ?? 1000 },
+  );
   return {
     format: 'dirac-model',
     formatVersion: 1,

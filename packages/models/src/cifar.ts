@@ -19,7 +19,8 @@ export function cifarBlocksPerGroup(depth: number, family = 'DiracNet'): number 
 }
 
 export function checkWidth(width: number): void {
-  if (!(width > 0) || !Number.isFinite(width)) throw new UsageError(`width must be a positive number; got ${width}`);
+  if (!(width > 0) || !Number.isFinite(width))
+    throw new UsageError(`width must be a positive number; got ${width}`);
 }
 
 export function cifarWidths(width: number): [number, number, number] {

@@ -18,7 +18,12 @@ describe('parameter counts equal upstream definitions', () => {
     const c = modelCounts(buildModel('diracnet-34-1'));
     expect(c.forwardFlops).toBeGreaterThan(0);
     const g0 = 2 * 32 * 32 * 9 * 16 * 16;
-    const expected = 2 * 32 * 32 * 27 * 16 + 10 * g0 + (2 * 16 * 16 * 9 * 16 * 32 + 9 * 2 * 16 * 16 * 9 * 32 * 32) + (2 * 8 * 8 * 9 * 32 * 64 + 9 * 2 * 8 * 8 * 9 * 64 * 64) + 2 * 64 * 10;
+    const expected =
+      2 * 32 * 32 * 27 * 16 +
+      10 * g0 +
+      (2 * 16 * 16 * 9 * 16 * 32 + 9 * 2 * 16 * 16 * 9 * 32 * 32) +
+      (2 * 8 * 8 * 9 * 32 * 64 + 9 * 2 * 8 * 8 * 9 * 64 * 64) +
+      2 * 64 * 10;
     expect(c.forwardFlops).toBe(expected);
   });
 });

@@ -33,7 +33,13 @@ function walk(layers: LayerSpec[], shape: number[], rows: LayerRow[]): number[] 
       const spatial = shape.slice(0, -1).map((d, i) => outSize(d, l.kernel[i]!, l.stride[i]!, l.padding[i]!));
       const c = l.type === 'maxpool' ? shape[shape.length - 1]! : l.outChannels;
       out = [...spatial, c];
-      if (l.type !== 'maxpool') flops = 2 * spatial.reduce((a, d) => a * d, 1) * l.kernel.reduce((a, d) => a * d, 1) * l.inChannels * l.outChannels;
+      if (l.type !== 'maxpool')
+        flops =
+          2 *
+          spatial.reduce((a, d) => a * d, 1) *
+          l.kernel.reduce((a, d) => a * d, 1) *
+          l.inChannels *
+          l.outChannels;
     } else if (l.type === 'ncrelu') {
       out = [...shape.slice(0, -1), 2 * shape[shape.length - 1]!];
     } else if (l.type === 'globalAvgPool') {

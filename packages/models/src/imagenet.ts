@@ -24,12 +24,21 @@ export function imagenetBlocks(depth: number, family: string): [number, number, 
 
 export function imagenetWidths(width: number): [number, number, number, number] {
   checkWidth(width);
-  return [64, 128, 256, 512].map((v) => Math.max(1, Math.floor(v * width))) as [number, number, number, number];
+  return [64, 128, 256, 512].map((v) => Math.max(1, Math.floor(v * width))) as [
+    number,
+    number,
+    number,
+    number,
+  ];
 }
 
 /** conv7x7/2 → BN → max-pool 3/2 pad 1 (upstream's ImageNet stem; the first block's ReLU follows). */
 export function imagenetStem(w0: number): LayerSpec[] {
-  return [conv('conv', 3, w0, 7, 2, 3), bn('bn', w0), { type: 'maxpool', kernel: [3, 3], stride: [2, 2], padding: pad2(1) }];
+  return [
+    conv('conv', 3, w0, 7, 2, 3),
+    bn('bn', w0),
+    { type: 'maxpool', kernel: [3, 3], stride: [2, 2], padding: pad2(1) },
+  ];
 }
 
 /**

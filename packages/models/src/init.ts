@@ -1,6 +1,6 @@
-import * as tf from '@tensorflow/tfjs-core';
 import type { LayerSpec, ModelSpec, TensorMap } from '@dirac/core';
 import { expectedTensorShapes } from '@dirac/core';
+import * as tf from '@tensorflow/tfjs-core';
 
 /**
  * Kaiming-normal std as torch.nn.init.kaiming_normal_ with its defaults (fan_in, gain √2): fan_in is every
@@ -36,7 +36,12 @@ export function initParams(spec: Pick<ModelSpec, 'layers'>, seed = 0): TensorMap
     const role = roleOf(name);
     const s = seed * 100_003 + i;
     if (bnLayers.has(layer)) {
-      out[name] = role === 'gamma' ? tf.randomUniform(shape, 0, 1, 'float32', s) : role === 'var' ? tf.ones(shape) : tf.zeros(shape);
+      out[name] =
+        role === 'gamma'
+          ? tf.randomUniform(shape, 0, 1, 'float32', s)
+          : role === 'var'
+            ? tf.ones(shape)
+            : tf.zeros(shape);
     } else if (role === 'weight') {
       out[name] = tf.randomNormal(shape, 0, kaimingStd(shape), 'float32', s);
     } else if (role === 'a') {

@@ -6,8 +6,25 @@ export const pad2 = (p: number): Padding => [
   [p, p],
 ];
 
-export function conv(name: string, cin: number, cout: number, k: number, stride = 1, pad = Math.floor(k / 2), bias = false): ConvLayerSpec {
-  return { type: 'conv', name, inChannels: cin, outChannels: cout, kernel: [k, k], stride: [stride, stride], padding: pad2(pad), bias };
+export function conv(
+  name: string,
+  cin: number,
+  cout: number,
+  k: number,
+  stride = 1,
+  pad = Math.floor(k / 2),
+  bias = false,
+): ConvLayerSpec {
+  return {
+    type: 'conv',
+    name,
+    inChannels: cin,
+    outChannels: cout,
+    kernel: [k, k],
+    stride: [stride, stride],
+    padding: pad2(pad),
+    bias,
+  };
 }
 
 export function diracConv(name: string, cin: number, cout: number): DiracConvLayerSpec {
@@ -22,17 +39,31 @@ export const relu: LayerSpec = { type: 'relu' };
 export const maxPool2: LayerSpec = { type: 'maxpool', kernel: [2, 2], stride: [2, 2], padding: pad2(0) };
 
 /** A group of `count` blocks `ReLU → (Dirac or plain) conv 3x3 → BN`, the first going cin → cout. */
-export function plainChainGroup(group: string, cin: number, cout: number, count: number, dirac: boolean): LayerSpec[] {
+export function plainChainGroup(
+  group: string,
+  cin: number,
+  cout: number,
+  count: number,
+  dirac: boolean,
+): LayerSpec[] {
   const layers: LayerSpec[] = [];
   for (let i = 0; i < count; i++) {
     const base = `${group}.block${i}`;
     const c = i === 0 ? cin : cout;
-    layers.push(relu, dirac ? diracConv(`${base}.conv`, c, cout) : conv(`${base}.conv`, c, cout, 3), bn(`${base}.bn`, cout));
+    layers.push(
+      relu,
+      dirac ? diracConv(`${base}.conv`, c, cout) : conv(`${base}.conv`, c, cout, 3),
+      bn(`${base}.bn`, cout),
+    );
   }
   return layers;
 }
 
 /** ReLU → global average pool → FC. */
 export function head(channels: number, classes: number): LayerSpec[] {
-  return [relu, { type: 'globalAvgPool' }, { type: 'linear', name: 'fc', inFeatures: channels, outFeatures: classes }];
+  return [
+    relu,
+    { type: 'globalAvgPool' },
+    { type: 'linear', name: 'fc', inFeatures: channels, outFeatures: classes },
+  ];
 }

@@ -32,7 +32,8 @@ export const MODEL_NAME_PATTERNS = [
 
 function classesFor(dataset: DatasetName, override?: number): number {
   if (override !== undefined) {
-    if (!Number.isInteger(override) || override < 1) throw new UsageError(`numClasses must be a positive integer; got ${override}`);
+    if (!Number.isInteger(override) || override < 1)
+      throw new UsageError(`numClasses must be a positive integer; got ${override}`);
     return override;
   }
   return dataset === 'cifar100' ? 100 : dataset === 'imagenet' ? 1000 : 10;
@@ -46,7 +47,8 @@ export function buildModel(name: string, options: BuildOptions = {}): ModelSpec 
   const cifar = CIFAR_NAME.exec(name);
   if (cifar) {
     const dataset = options.dataset ?? 'cifar10';
-    if (dataset === 'imagenet') throw new UsageError(`'${name}' is a CIFAR network; use --dataset cifar10 or cifar100`);
+    if (dataset === 'imagenet')
+      throw new UsageError(`'${name}' is a CIFAR network; use --dataset cifar10 or cifar100`);
     const [, arch, d, w] = cifar;
     const o = { depth: Number(d), width: Number(w), numClasses: classesFor(dataset, options.numClasses) };
     if (arch === 'wrn') return cifarWRN(o);
@@ -55,9 +57,14 @@ export function buildModel(name: string, options: BuildOptions = {}): ModelSpec 
   const imagenet = IMAGENET_NAME.exec(name);
   if (imagenet) {
     const dataset = options.dataset ?? 'imagenet';
-    if (dataset !== 'imagenet') throw new UsageError(`'${name}' is an ImageNet network; CIFAR names look like diracnet-34-1`);
+    if (dataset !== 'imagenet')
+      throw new UsageError(`'${name}' is an ImageNet network; CIFAR names look like diracnet-34-1`);
     const [, arch, d] = imagenet;
-    const o = { depth: Number(d), width: options.width ?? 1, numClasses: classesFor(dataset, options.numClasses) };
+    const o = {
+      depth: Number(d),
+      width: options.width ?? 1,
+      numClasses: classesFor(dataset, options.numClasses),
+    };
     if (arch === 'resnet') return imagenetResNet(o);
     return imagenetDiracNet({ ...o, dirac: arch === 'diracnet' });
   }

@@ -68,7 +68,12 @@ const wasmAttempt =
     const n = wasmThreadsCount();
     return {
       ok: true,
-      info: { name: 'wasm', gpu: false, threads: n, reason: `WebAssembly SIMD, ${n} thread(s)${threadNote ? `: ${threadNote}` : ''}` },
+      info: {
+        name: 'wasm',
+        gpu: false,
+        threads: n,
+        reason: `WebAssembly SIMD, ${n} thread(s)${threadNote ? `: ${threadNote}` : ''}`,
+      },
     };
   };
 
@@ -118,11 +123,15 @@ function candidates(request: BackendRequest, threads: number | undefined): [stri
  * falls back to the CPU when CUDA is missing: that is detected and refused). A named backend is used or
  * the call throws.
  */
-export async function useBackend(request: BackendRequest = 'auto', options: UseBackendOptions = {}): Promise<BackendInfo> {
+export async function useBackend(
+  request: BackendRequest = 'auto',
+  options: UseBackendOptions = {},
+): Promise<BackendInfo> {
   const warn = options.warn ?? ((m: string) => console.warn(`[dirac] ${m}`));
   const rejected: BackendInfo['rejected'] = [];
   const list = candidates(request, options.threads);
-  if (list.length === 0) throw new BackendError(`backend '${request}' is not available ${isNode ? 'in Node' : 'in browsers'}`);
+  if (list.length === 0)
+    throw new BackendError(`backend '${request}' is not available ${isNode ? 'in Node' : 'in browsers'}`);
   for (const [name, attempt] of list) {
     const r = await attempt();
     if (!r.ok) {
@@ -140,7 +149,9 @@ export async function useBackend(request: BackendRequest = 'auto', options: UseB
   }
   const detail = rejected.map((x) => `${x.name}: ${x.why}`).join('; ');
   if (request === 'gpu') {
-    throw new BackendError(`a GPU backend was required but none was obtained (${detail}). Refusing to fall back to the CPU.`);
+    throw new BackendError(
+      `a GPU backend was required but none was obtained (${detail}). Refusing to fall back to the CPU.`,
+    );
   }
   throw new BackendError(`no usable backend for '${request}' (${detail})`);
 }

@@ -1,0 +1,116 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import {
+  DataError,
+  deserializeModel,
+  type Model,
+  type ModelSpec,
+  serializeModel,
+  UsageError,
+  type WeightsDtype,
+  type WeightsFile,
+} from '@dirac/core';
+
+/** Lower-case hex sha256 of some bytes. */
+export function sha256Hex(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+/**
+ * Writes a file atomically: the bytes go to a temporary file in the same folder, are flushed, and are
+ * renamed over the target, so a reader (or a crash, SIGKILL included) never sees a partial file.
+ */
+export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
+  const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+  try {
+    await writeFile(tmp, data, { flush: true });
+    await rename(tmp, path);
+  } catch (e) {
+    await rm(tmp, { force: true });
+    throw e;
+  }
+}
+
+/** Options of {@link saveModelDir}. */
+export interface SaveModelOptions {
+  /** Weight precision; float16 halves the size. */
+  dtype?: WeightsDtype;
+  /** Weights file name (default `weights.safetensors`, or `weights.fp16.safetensors` for float16). */
+  weightsFile?: string;
+}
+
+/**
+ * Saves a model as a directory: `model.json` (the spec, with the weights file's size and sha256) and one
+ * safetensors file. Each file is written atomically, weights first, so model.json never points at
+ * missing or partial weights.
+ */
+export async function saveModelDir(
+  dir: string,
+  model: Model,
+  options: SaveModelOptions = {},
+): Promise<ModelSpec> {
+  const dtype = options.dtype ?? 'float32';
+  const file =
+    options.weightsFile ?? (dtype === 'float16' ? 'weights.fp16.safetensors' : 'weights.safetensors');
+  try {
+    await mkdir(dir, { recursive: true });
+  } catch (e) {
+    throw new UsageError(`cannot create output folder '${dir}': ${(e as Error).message}`);
+  }
+  const { spec, weights } = serializeModel(model, dtype);
+  const entry: WeightsFile = { path: file, dtype, bytes: weights.byteLength, sha256: sha256Hex(weights) };
+  spec.weights = [entry];
+  await writeFileAtomic(join(dir, file), weights);
+  await writeFileAtomic(join(dir, 'model.json'), `${JSON.stringify(spec, null, 2)}\n`);
+  return spec;
+}
+
+/** Reads and parses a model directory's model.json. */
+export async function readModelSpec(dir: string): Promise<ModelSpec> {
+  const path = join(dir, 'model.json');
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    throw new DataError(`cannot read '${path}': is '${dir}' a model directory? (${(e as Error).message})`);
+  }
+  try {
+    return JSON.parse(text) as ModelSpec;
+  } catch (e) {
+    throw new DataError(`'${path}' is not valid JSON (${(e as Error).message})`);
+  }
+}
+
+/**
+ * Loads a model directory written by {@link saveModelDir}, checking each weights file's size and sha256 and
+ * that the tensors match the spec. `prefer` picks the float16 or float32 file when both are listed.
+ */
+export async function loadModelDir(dir: string, options: { prefer?: WeightsDtype } = {}): Promise<Model> {
+  const spec = await readModelSpec(dir);
+  const files = spec.weights ?? [{ path: 'weights.safetensors', dtype: 'float32', bytes: -1, sha256: '' }];
+  const file = files.find((f) => f.dtype === (options.prefer ?? 'float32')) ?? files[0]!;
+  const path = resolve(dir, file.path);
+  const bytes = await readFile(path).catch((e: Error) => {
+    throw new DataError(`cannot read weights '${path}' (${e.message})`);
+  });
+  if (file.bytes >= 0 && bytes.byteLength !== file.bytes) {
+    throw new DataError(
+      `weights '${path}' has ${bytes.byteLength} bytes but model.json says ${file.bytes}: the file is truncated or replaced; download or copy it again`,
+    );
+  }
+  if (file.sha256 && sha256Hex(bytes) !== file.sha256) {
+    throw new DataError(
+      `weights '${path}' fail the sha256 check (model.json expects ${file.sha256}): the file is corrupt or replaced; download or copy it again`,
+    );
+  }
+  return deserializeModel(spec, new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+}
+
+/** Whether a path exists. */
+export async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
+}
