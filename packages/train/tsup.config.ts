@@ -1,3 +1,16 @@
+import { defineConfig } from 'tsup';
 import { packageConfig } from '../../tsup.base';
 
-export default packageConfig({ index: 'src/index.ts', cli: 'src/cli/main.ts' });
+const library = packageConfig({ index: 'src/index.ts' }, { clean: false });
+
+export default defineConfig([
+  ...(Array.isArray(library) ? library : [library]),
+  {
+    entry: { cli: 'src/cli/main.ts' },
+    format: ['esm'],
+    target: 'node20',
+    sourcemap: true,
+    clean: false,
+    external: [/^@dirac\//],
+  },
+]);

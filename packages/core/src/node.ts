@@ -34,34 +34,31 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
 
 /** Options of {@link saveModelDir}. */
 export interface SaveModelOptions {
-  /** Weight precision; float16 halves the size. */
-  dtype?: WeightsDtype;
-  /** Weights file name (default `weights.safetensors`, or `weights.fp16.safetensors` for float16). */
-  weightsFile?: string;
+  /** Weight files to write: float32 (`weights.safetensors`) and/or float16 (`weights.fp16.safetensors`). */
+  dtypes?: WeightsDtype[];
 }
 
+const WEIGHTS_FILE: Record<WeightsDtype, string> = { float32: 'weights.safetensors', float16: 'weights.fp16.safetensors' };
+
 /**
- * Saves a model as a directory: `model.json` (the spec, with the weights file's size and sha256) and one
- * safetensors file. Each file is written atomically, weights first, so model.json never points at
- * missing or partial weights.
+ * Saves a model as a directory: `model.json` (the spec, listing each weights file with its size and sha256)
+ * and one safetensors file per precision. Each file is written atomically, weights first, so model.json
+ * never points at missing or partial weights.
  */
-export async function saveModelDir(
-  dir: string,
-  model: Model,
-  options: SaveModelOptions = {},
-): Promise<ModelSpec> {
-  const dtype = options.dtype ?? 'float32';
-  const file =
-    options.weightsFile ?? (dtype === 'float16' ? 'weights.fp16.safetensors' : 'weights.safetensors');
+export async function saveModelDir(dir: string, model: Model, options: SaveModelOptions = {}): Promise<ModelSpec> {
   try {
     await mkdir(dir, { recursive: true });
   } catch (e) {
     throw new UsageError(`cannot create output folder '${dir}': ${(e as Error).message}`);
   }
-  const { spec, weights } = serializeModel(model, dtype);
-  const entry: WeightsFile = { path: file, dtype, bytes: weights.byteLength, sha256: sha256Hex(weights) };
-  spec.weights = [entry];
-  await writeFileAtomic(join(dir, file), weights);
+  const spec = structuredClone(model.spec);
+  spec.weights = [];
+  for (const dtype of options.dtypes ?? ['float32']) {
+    const { weights } = serializeModel(model, dtype);
+    const path = WEIGHTS_FILE[dtype];
+    await writeFileAtomic(join(dir, path), weights);
+    spec.weights.push({ path, dtype, bytes: weights.byteLength, sha256: sha256Hex(weights) });
+  }
   await writeFileAtomic(join(dir, 'model.json'), `${JSON.stringify(spec, null, 2)}\n`);
   return spec;
 }

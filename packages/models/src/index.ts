@@ -5,3 +5,10 @@ export { IMAGENET_BLOCKS, type ImagenetOptions, imagenetDiracNet } from './image
 export { initParams } from './init';
 export { CIFAR_PREPROCESSING, IMAGENET_PREPROCESSING } from './preprocessing';
 export { type BuildOptions, buildModel, type DatasetName, MODEL_NAME_PATTERNS } from './registry';
+export {
+  type ReadTorchCheckpointOptions,
+  readTorchCheckpoint,
+  type TorchCheckpoint,
+  type TorchTensor,
+} from './import/torch-checkpoint';
+export { modelFromUpstream } from './import/upstream';

@@ -1,2 +1,4 @@
 #!/usr/bin/env node
-export {};
+import { buildProgram } from './program';
+
+await buildProgram().parseAsync(process.argv);

@@ -1,0 +1,114 @@
+import { Command } from 'commander';
+import { EXIT, reportError } from './output';
+
+type Action = (...args: never[]) => Promise<number | undefined>;
+
+/** Subcommands load their module (and any tensor backend) only when run. */
+function lazy(load: () => Promise<{ run: Action }>) {
+  return async (...args: unknown[]) => {
+    try {
+      const { run } = await load();
+      process.exitCode = (await (run as (...a: unknown[]) => Promise<number | undefined>)(...args)) ?? EXIT.ok;
+    } catch (e) {
+      process.exitCode = reportError(e);
+    }
+    // wasm worker threads would keep the process alive.
+    process.exit(process.exitCode);
+  };
+}
+
+const backendHelp = 'tensor backend: auto, wasm, cpu, tensorflow (tfjs-node), gpu (tfjs-node-gpu, required)';
+
+export function buildProgram(): Command {
+  const program = new Command('dirac')
+    .description('Train, fold and run DiracNets')
+    .showHelpAfterError()
+    .configureOutput({ outputError: (s, write) => write(`dirac: ${s}`) })
+    .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : EXIT.usage));
+
+  program
+    .command('info')
+    .description('parameter counts, FLOPs and the layer table of a network')
+    .argument('<name>', 'model name, e.g. diracnet-34-1, diracnet-18, wrn-28-10')
+    .option('--dataset <name>', 'cifar10 | cifar100 | imagenet')
+    .option('--width <k>', 'width multiplier (ImageNet family)')
+    .option('--json', 'print JSON')
+    .action(lazy(() => import('./commands/info')));
+
+  program
+    .command('fold')
+    .description('fold a training-form model directory into its deployable form, verifying the result')
+    .argument('<dir>', 'training-form model directory')
+    .requiredOption('--out <dir>', 'output folder')
+    .option('--tolerance <rel>', 'maximum relative error allowed', '1e-5')
+    .option('--fp16', 'also write a float16 weights file')
+    .option('--backend <name>', backendHelp, 'auto')
+    .option('--json', 'print the report as JSON')
+    .action(lazy(() => import('./commands/fold')));
+
+  program
+    .command('predict')
+    .description('logits for a .npy batch (float32 NCHW, already normalized)')
+    .requiredOption('--model <dir>', 'model directory (either form)')
+    .requiredOption('--input <file>', 'input .npy, float32 [N, C, H, W]')
+    .requiredOption('--output <file>', 'output .npy, float32 [N, classes]')
+    .option('--backend <name>', backendHelp, 'auto')
+    .action(lazy(() => import('./commands/predict')));
+
+  program
+    .command('import-torch')
+    .description("convert an upstream PyTorch checkpoint (train.py's or a folded ImageNet state_dict) without Python")
+    .argument('<checkpoint>', '.pth / .pt7 file, zip or legacy format')
+    .requiredOption('--out <dir>', 'output model directory')
+    .option('--json', 'print a JSON summary')
+    .action(lazy(() => import('./commands/import-torch')));
+
+  program
+    .command('train')
+    .description('train a network on CIFAR-10/100 (folder or .tar.gz), resumable')
+    .option('--model <name>', 'network name', 'diracnet-34-1')
+    .option('--dataset <name>', 'cifar10 | cifar100', 'cifar10')
+    .option('--data <path>', 'dataset folder or .tar.gz')
+    .option('--out <dir>', 'run directory')
+    .option('--resume <dir>', 'continue the run in this directory')
+    .option('--epochs <n>', 'epochs')
+    .option('--batch-size <n>', 'batch size')
+    .option('--lr <x>', 'peak learning rate')
+    .option('--schedule <name>', 'step | cosine | onecycle')
+    .option('--weight-decay <x>', 'weight decay on weights with 2+ dimensions')
+    .option('--momentum <x>', 'SGD momentum')
+    .option('--nesterov', 'Nesterov momentum')
+    .option('--label-smoothing <x>', 'label smoothing')
+    .option('--seed <n>', 'random seed')
+    .option('--train-limit <n>', 'use only the first N training images')
+    .option('--test-limit <n>', 'evaluate on the first N test images')
+    .option('--checkpoint-every <steps>', 'also checkpoint every N steps')
+    .option('--backend <name>', backendHelp, 'auto')
+    .option('--json', 'print JSON lines instead of progress')
+    .action(lazy(() => import('./commands/train')));
+
+  program
+    .command('eval')
+    .description('top-1/top-5 and loss of a model directory on a dataset split')
+    .requiredOption('--model <dir>', 'model directory (either form)')
+    .requiredOption('--data <path>', 'dataset folder or .tar.gz')
+    .option('--dataset <name>', 'cifar10 | cifar100', 'cifar10')
+    .option('--split <name>', 'train | test', 'test')
+    .option('--limit <n>', 'first N images only')
+    .option('--batch-size <n>', 'batch size', '100')
+    .option('--backend <name>', backendHelp, 'auto')
+    .option('--json', 'print JSON')
+    .action(lazy(() => import('./commands/eval')));
+
+  const data = program.command('data').description('datasets');
+  data
+    .command('download')
+    .description('download CIFAR-10/100 from the official site, checked and resumable')
+    .argument('<dataset>', 'cifar10 | cifar100')
+    .option('--out <dir>', 'folder to download into', '.')
+    .option('--url <url>', 'override the download URL (a mirror)')
+    .action(lazy(() => import('./commands/data-download')));
+
+  return program;
+}
+
