@@ -1,7 +1,9 @@
 import { defineConfig } from 'tsup';
 import { packageConfig } from '../../tsup.base';
 
-const library = packageConfig({ index: 'src/index.ts' }, { clean: false });
+// Gradient registrations are ESM-only deep imports of tfjs-core: inline them (see src/gradients.ts).
+const noExternal = [/tfjs-core\/dist\/register_all_gradients/];
+const library = packageConfig({ index: 'src/index.ts' }, { clean: false, noExternal });
 
 export default defineConfig([
   ...(Array.isArray(library) ? library : [library]),
@@ -12,5 +14,6 @@ export default defineConfig([
     sourcemap: true,
     clean: false,
     external: [/^@dirac\//],
+    noExternal,
   },
 ]);

@@ -1,1 +1,17 @@
-export {};
+export { type CheckpointState, hasCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint';
+export { type Batch, type EvalResult, evaluate, splitBatches } from './evaluate';
+export { type StepResult, TrainableModel, TrainingDivergedError } from './loop';
+export { crossEntropy } from './loss';
+export { learningRate, paperMilestones, type ScheduleName, type ScheduleOptions } from './optim/schedules';
+export { decays, Sgd, type SgdOptions } from './optim/sgd';
+export { curvesSvg, type Series, svgToPng } from './plots';
+export {
+  type BatchSource,
+  DEFAULT_CONFIG,
+  type EpochMetrics,
+  type RunData,
+  type RunEvent,
+  readRunConfig,
+  type TrainConfig,
+  trainRun,
+} from './run';

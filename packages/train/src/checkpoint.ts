@@ -1,0 +1,80 @@
+import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { DataError, safetensorsToTensors, type TensorMap, tensorsToSafetensors } from '@dirac/core';
+import { exists, writeFileAtomic } from '@dirac/core/node';
+
+/** What a checkpoint records besides tensors. */
+export interface CheckpointState {
+  version: 1;
+  /** Epochs fully completed. */
+  epoch: number;
+  /** Steps completed within the current (next) epoch. */
+  stepInEpoch: number;
+  globalStep: number;
+  /** Seconds of training so far, over every session of the run. */
+  wallTime: number;
+  [key: string]: unknown;
+}
+
+const POINTER = 'checkpoint.json';
+const KEEP = 2;
+
+function dirName(globalStep: number): string {
+  return `ckpt-${String(globalStep).padStart(9, '0')}`;
+}
+
+/**
+ * Writes a checkpoint so that a kill at any moment (SIGKILL included) leaves the previous one intact: the
+ * files go into a temporary folder that is renamed into place, and only then does `checkpoint.json` (written
+ * atomically) point at it. Older checkpoints beyond the last two are removed.
+ */
+export async function saveCheckpoint(runDir: string, state: CheckpointState, tensors: TensorMap): Promise<string> {
+  const root = join(runDir, 'checkpoints');
+  await mkdir(root, { recursive: true });
+  const name = dirName(state.globalStep);
+  const tmp = join(root, `.${name}.tmp-${process.pid}`);
+  await rm(tmp, { recursive: true, force: true });
+  await mkdir(tmp);
+  await writeFileAtomic(join(tmp, 'tensors.safetensors'), tensorsToSafetensors(tensors));
+  await writeFileAtomic(join(tmp, 'state.json'), `${JSON.stringify(state, null, 2)}\n`);
+  const final = join(root, name);
+  await rm(final, { recursive: true, force: true });
+  await rename(tmp, final);
+  await writeFileAtomic(join(runDir, POINTER), `${JSON.stringify({ latest: name })}\n`);
+  const old = (await readdir(root)).filter((d) => d.startsWith('ckpt-')).sort();
+  for (const d of old.slice(0, Math.max(0, old.length - KEEP))) await rm(join(root, d), { recursive: true, force: true });
+  return final;
+}
+
+/** Whether a run directory has a checkpoint to resume from. */
+export async function hasCheckpoint(runDir: string): Promise<boolean> {
+  return exists(join(runDir, POINTER));
+}
+
+/** Loads the latest checkpoint of a run directory. The caller owns the returned tensors. */
+export async function loadCheckpoint<S extends CheckpointState>(runDir: string): Promise<{ state: S; tensors: TensorMap }> {
+  let latest: string;
+  try {
+    latest = (JSON.parse(await readFile(join(runDir, POINTER), 'utf8')) as { latest: string }).latest;
+  } catch (e) {
+    throw new DataError(`'${runDir}' has no readable checkpoint to resume from (${(e as Error).message})`);
+  }
+  const dir = join(runDir, 'checkpoints', latest);
+  const state = JSON.parse(await readFile(join(dir, 'state.json'), 'utf8')) as S;
+  if (state.version !== 1) throw new DataError(`checkpoint '${dir}' has unsupported version ${String(state.version)}`);
+  const tensors = safetensorsToTensors(new Uint8Array(await readFile(join(dir, 'tensors.safetensors'))));
+  return { state, tensors };
+}
+
+/** Splits `prefix/name` keys of a checkpoint tensor map. */
+export function withPrefix(tensors: TensorMap, prefix: string): TensorMap {
+  const out: TensorMap = {};
+  for (const [k, t] of Object.entries(tensors)) if (k.startsWith(`${prefix}/`)) out[k.slice(prefix.length + 1)] = t;
+  return out;
+}
+
+/** Prefixes every key of a tensor map. */
+export function prefixed(tensors: Record<string, tf.Tensor>, prefix: string): TensorMap {
+  return Object.fromEntries(Object.entries(tensors).map(([k, t]) => [`${prefix}/${k}`, t]));
+}

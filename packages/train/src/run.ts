@@ -1,0 +1,235 @@
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { type BackendInfo, disposeModel, FoldVerificationError, fold, type TensorMap, UsageError, verifyFold } from '@dirac/core';
+import { exists, saveModelDir, writeFileAtomic } from '@dirac/core/node';
+import { buildModel, initParams } from '@dirac/models';
+import { type CheckpointState, hasCheckpoint, loadCheckpoint, prefixed, saveCheckpoint, withPrefix } from './checkpoint';
+import { type Batch, type EvalResult, evaluate } from './evaluate';
+import { TrainableModel } from './loop';
+import { learningRate, type ScheduleName } from './optim/schedules';
+import { curvesSvg, svgToPng } from './plots';
+
+/** Everything that defines a training run; stored in run.json and restored on resume. */
+export interface TrainConfig {
+  model: string;
+  dataset: 'cifar10' | 'cifar100';
+  data: string;
+  epochs: number;
+  batchSize: number;
+  lr: number;
+  schedule: ScheduleName;
+  milestones?: number[];
+  gamma?: number;
+  warmupEpochs?: number;
+  weightDecay: number;
+  momentum: number;
+  nesterov: boolean;
+  labelSmoothing: number;
+  seed: number;
+  trainLimit?: number;
+  testLimit?: number;
+  /** Also checkpoint every N steps (besides every epoch end). */
+  checkpointEvery?: number;
+}
+
+/** The embedded defaults: DiracNet-34-1 on CIFAR-10 with a one-cycle schedule (see the docs for why). */
+export const DEFAULT_CONFIG: Omit<TrainConfig, 'data'> = {
+  model: 'diracnet-34-1',
+  dataset: 'cifar10',
+  epochs: 30,
+  batchSize: 128,
+  lr: 0.1,
+  schedule: 'onecycle',
+  weightDecay: 5e-4,
+  momentum: 0.9,
+  nesterov: true,
+  labelSmoothing: 0,
+  seed: 0,
+};
+
+/** One line of metrics.jsonl. */
+export interface EpochMetrics {
+  epoch: number;
+  lr: number;
+  trainLoss: number;
+  trainTop1: number;
+  testLoss: number;
+  testTop1: number;
+  testTop5: number;
+  imagesPerSecond: number;
+  /** Seconds since the run started, over every session. */
+  wallTime: number;
+  trainImages: number;
+  testImages: number;
+}
+
+/** Batches of one epoch, reproducible from (seed, epoch) and startable at any step. */
+export interface BatchSource {
+  readonly stepsPerEpoch: number;
+  epochBatches(epoch: number, startStep?: number): AsyncIterable<Batch & { step: number }>;
+  close?(): void | Promise<void>;
+}
+
+/** Progress events of a run, for bars, logs or JSON lines. */
+export type RunEvent =
+  | { type: 'start'; resumed: boolean; epoch: number; step: number; stepsPerEpoch: number; backend?: BackendInfo }
+  | { type: 'step'; epoch: number; step: number; stepsPerEpoch: number; loss: number; top1: number; imagesPerSecond: number; lr: number }
+  | { type: 'eval'; epoch: number; seen: number; total: number }
+  | { type: 'epoch'; metrics: EpochMetrics }
+  | { type: 'checkpoint'; path: string }
+  | { type: 'done'; folded: string; foldError: number };
+
+/** Where the run's data comes from. */
+export interface RunData {
+  train: BatchSource;
+  /** Test batches (no augmentation); called once per evaluation. */
+  test: () => AsyncIterable<Batch> | Iterable<Batch>;
+  testSize: number;
+  trainSize: number;
+  classNames: string[];
+}
+
+interface RunState extends CheckpointState {
+  history: EpochMetrics[];
+  /** Accumulators of the epoch in progress, so a mid-epoch resume reports the whole epoch. */
+  partial: { lossSum: number; correct: number; n: number; seconds: number };
+}
+
+/** Reads the config of an existing run directory (for --resume). */
+export async function readRunConfig(runDir: string): Promise<TrainConfig> {
+  const path = join(runDir, 'run.json');
+  if (!(await exists(path))) throw new UsageError(`'${runDir}' is not a run directory (no run.json); nothing to resume`);
+  return (JSON.parse(await readFile(path, 'utf8')) as { config: TrainConfig }).config;
+}
+
+async function writeCurves(runDir: string, history: EpochMetrics[]): Promise<void> {
+  const pts = (f: (m: EpochMetrics) => number) => history.map((m) => [m.epoch, f(m)] as [number, number]);
+  const svg = curvesSvg(
+    [
+      { label: 'train', color: '#1f77b4', points: pts((m) => m.trainLoss) },
+      { label: 'test', color: '#d62728', points: pts((m) => m.testLoss) },
+    ],
+    [
+      { label: 'train', color: '#1f77b4', points: pts((m) => 100 * m.trainTop1) },
+      { label: 'test', color: '#d62728', points: pts((m) => 100 * m.testTop1) },
+    ],
+  );
+  await writeFileAtomic(join(runDir, 'curves.svg'), svg);
+  await writeFileAtomic(join(runDir, 'curves.png'), svgToPng(svg));
+}
+
+async function checkpoint(runDir: string, state: RunState, model: TrainableModel): Promise<string> {
+  const tensors: TensorMap = { ...prefixed(model.tensors, 'model'), ...prefixed(model.optimizer.state(), 'momentum') };
+  return saveCheckpoint(runDir, state, tensors);
+}
+
+/**
+ * Trains (or resumes) a run in `runDir`: checkpoints at every epoch end and every `checkpointEvery` steps,
+ * metrics.jsonl and curves after every epoch, and at the end the training-form model (`model/`) and the
+ * verified folded model (`folded/`).
+ */
+export async function trainRun(
+  config: TrainConfig,
+  runDir: string,
+  data: RunData,
+  options: { resume?: boolean; backend?: BackendInfo; onEvent?: (e: RunEvent) => void } = {},
+): Promise<EpochMetrics[]> {
+  const emit = options.onEvent ?? (() => {});
+  const spec = buildModel(config.model, { dataset: config.dataset });
+  spec.labels = data.classNames;
+  let state: RunState;
+  let tensors: TensorMap;
+  let momentum: TensorMap = {};
+  if (options.resume) {
+    const ck = await loadCheckpoint<RunState>(runDir);
+    state = ck.state;
+    tensors = withPrefix(ck.tensors, 'model');
+    momentum = withPrefix(ck.tensors, 'momentum');
+  } else {
+    await mkdir(runDir, { recursive: true }).catch((e: Error) => {
+      throw new UsageError(`cannot create run directory '${runDir}': ${e.message}`);
+    });
+    if (await hasCheckpoint(runDir)) throw new UsageError(`'${runDir}' already holds a run; use --resume ${runDir} or another --out`);
+    await writeFileAtomic(join(runDir, 'run.json'), `${JSON.stringify({ config, spec: spec.name, backend: options.backend, created: new Date().toISOString() }, null, 2)}\n`);
+    tensors = initParams(spec, config.seed);
+    state = { version: 1, epoch: 0, stepInEpoch: 0, globalStep: 0, wallTime: 0, history: [], partial: { lossSum: 0, correct: 0, n: 0, seconds: 0 } };
+  }
+  const model = new TrainableModel(spec, tensors, { momentum: config.momentum, nesterov: config.nesterov, weightDecay: config.weightDecay }, config.labelSmoothing);
+  tf.dispose(Object.values(tensors));
+  model.optimizer.load(momentum);
+  const schedule = { name: config.schedule, lr: config.lr, epochs: config.epochs, milestones: config.milestones, gamma: config.gamma, warmupEpochs: config.warmupEpochs };
+  const steps = data.train.stepsPerEpoch;
+  emit({ type: 'start', resumed: Boolean(options.resume), epoch: state.epoch, step: state.stepInEpoch, stepsPerEpoch: steps, backend: options.backend });
+  try {
+    for (let epoch = state.epoch; epoch < config.epochs; epoch++) {
+      let segment = performance.now();
+      const p = state.partial;
+      for await (const batch of data.train.epochBatches(epoch, state.stepInEpoch)) {
+        const lr = learningRate(schedule, epoch + batch.step / steps);
+        const r = model.step(batch, lr);
+        p.lossSum += r.loss * r.n;
+        p.correct += r.correct;
+        p.n += r.n;
+        const now = performance.now();
+        p.seconds += (now - segment) / 1000;
+        state.wallTime += (now - segment) / 1000;
+        segment = now;
+        state.stepInEpoch = batch.step + 1;
+        state.globalStep++;
+        emit({ type: 'step', epoch, step: batch.step + 1, stepsPerEpoch: steps, loss: r.loss, top1: p.correct / p.n, imagesPerSecond: p.n / p.seconds, lr });
+        if (config.checkpointEvery && state.globalStep % config.checkpointEvery === 0 && state.stepInEpoch < steps) {
+          emit({ type: 'checkpoint', path: await checkpoint(runDir, state, model) });
+          segment = performance.now();
+        }
+      }
+      const evalStart = performance.now();
+      const test = await evaluate(spec, model.tensors, data.test(), (seen) => emit({ type: 'eval', epoch, seen, total: data.testSize }));
+      state.wallTime += (performance.now() - evalStart) / 1000;
+      const metrics = epochMetrics(epoch, learningRate(schedule, epoch + 1 - 1e-9), p, test, state.wallTime);
+      state.history.push(metrics);
+      state.epoch = epoch + 1;
+      state.stepInEpoch = 0;
+      state.partial = { lossSum: 0, correct: 0, n: 0, seconds: 0 };
+      emit({ type: 'checkpoint', path: await checkpoint(runDir, state, model) });
+      await writeFileAtomic(join(runDir, 'metrics.jsonl'), state.history.map((m) => JSON.stringify(m)).join('\n') + '\n');
+      await writeCurves(runDir, state.history);
+      emit({ type: 'epoch', metrics });
+    }
+    await finish(runDir, spec, model, emit);
+    return state.history;
+  } finally {
+    model.dispose();
+  }
+}
+
+function epochMetrics(epoch: number, lr: number, p: RunState['partial'], test: EvalResult, wallTime: number): EpochMetrics {
+  return {
+    epoch: epoch + 1,
+    lr,
+    trainLoss: p.n ? p.lossSum / p.n : Number.NaN,
+    trainTop1: p.n ? p.correct / p.n : Number.NaN,
+    testLoss: test.loss,
+    testTop1: test.top1,
+    testTop5: test.top5,
+    imagesPerSecond: p.seconds ? p.n / p.seconds : 0,
+    wallTime,
+    trainImages: p.n,
+    testImages: test.n,
+  };
+}
+
+async function finish(runDir: string, spec: TrainableModel['spec'], model: TrainableModel, emit: (e: RunEvent) => void) {
+  const training = { spec, tensors: model.tensors };
+  await saveModelDir(join(runDir, 'model'), training);
+  const folded = fold(training);
+  try {
+    const report = verifyFold(training, folded, { batch: 4, seed: 1 });
+    if (!report.ok) throw new FoldVerificationError(`folding the trained model gives ${report.maxRelError.toExponential(3)} relative error (tolerance ${report.tolerance}); folded model not written`);
+    folded.spec.metadata = { ...folded.spec.metadata, foldReport: report };
+    await saveModelDir(join(runDir, 'folded'), folded, { dtypes: ['float32', 'float16'] });
+    emit({ type: 'done', folded: join(runDir, 'folded'), foldError: report.maxRelError });
+  } finally {
+    disposeModel(folded);
+  }
+}
