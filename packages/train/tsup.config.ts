@@ -1,7 +1,7 @@
 import { defineConfig } from 'tsup';
 import { packageConfig } from '../../tsup.base';
 
-// Gradient registrations are ESM-only deep imports of tfjs-core: inline them (see src/gradients.ts).
+// Gradient registrations are ESM-only deep imports of tfjs-core: inline them (see src/loop.ts).
 const noExternal = [/tfjs-core\/dist\/register_all_gradients/];
 const library = packageConfig({ index: 'src/index.ts' }, { clean: false, noExternal });
 

@@ -6,7 +6,7 @@ export { learningRate, paperMilestones, type ScheduleName, type ScheduleOptions 
 export { decays, Sgd, type SgdOptions } from './optim/sgd';
 export { curvesSvg, type Series, svgToPng } from './plots';
 export {
-  type BatchSource,
+  type TrainBatches,
   DEFAULT_CONFIG,
   type EpochMetrics,
   type RunData,

@@ -1,5 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
-import './gradients';
+// Gradient functions are registered only by this deep ESM import of tfjs-core (absent from the Node bundle
+// that '@tensorflow/tfjs-core' resolves to); tsup inlines it. It must stay in a module that is used, since
+// this package declares no side effects.
+import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import { type BatchStats, DiracError, forward, type ModelSpec, type TensorMap, updateRunningStats } from '@dirac/core';
 import type { Batch } from './evaluate';
 import { crossEntropy } from './loss';

@@ -65,7 +65,7 @@ export interface EpochMetrics {
 }
 
 /** Batches of one epoch, reproducible from (seed, epoch) and startable at any step. */
-export interface BatchSource {
+export interface TrainBatches {
   readonly stepsPerEpoch: number;
   epochBatches(epoch: number, startStep?: number): AsyncIterable<Batch & { step: number }>;
   close?(): void | Promise<void>;
@@ -82,7 +82,7 @@ export type RunEvent =
 
 /** Where the run's data comes from. */
 export interface RunData {
-  train: BatchSource;
+  train: TrainBatches;
   /** Test batches (no augmentation); called once per evaluation. */
   test: () => AsyncIterable<Batch> | Iterable<Batch>;
   testSize: number;

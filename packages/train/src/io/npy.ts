@@ -9,7 +9,7 @@ export interface NpyArray {
 }
 
 function headerField(header: string, key: string): string {
-  const m = new RegExp(`['"]${key}['"]\\s*:\\s*([^,}]+(?:\\([^)]*\\))?)`).exec(header);
+  const m = new RegExp(`['"]${key}['"]\\s*:\\s*([^,}]+)`).exec(header);
   if (!m) throw new DataError(`.npy header has no '${key}' field`);
   return m[1]!.trim();
 }
@@ -25,7 +25,9 @@ export function parseNpy(bytes: Uint8Array): NpyArray {
   const header = new TextDecoder().decode(bytes.subarray(start, start + headerLen));
   const descr = headerField(header, 'descr').replace(/['"]/g, '');
   if (headerField(header, 'fortran_order') !== 'False') throw new DataError('.npy arrays in Fortran order are not supported; save with np.ascontiguousarray');
-  const shapeText = /\(([^)]*)\)/.exec(headerField(header, 'shape'))?.[1] ?? '';
+  const shapeMatch = /['"]shape['"]\s*:\s*\(([^)]*)\)/.exec(header);
+  if (!shapeMatch) throw new DataError(".npy header has no 'shape' tuple");
+  const shapeText = shapeMatch[1]!;
   const shape = shapeText.split(',').map((s) => s.trim()).filter(Boolean).map(Number);
   const n = shape.reduce((a, d) => a * d, 1);
   const itemSize = descr === '<f4' ? 4 : descr === '<f8' ? 8 : 0;

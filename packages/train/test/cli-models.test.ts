@@ -1,0 +1,123 @@
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseNpy, serializeNpy } from '../src/io/npy';
+import { dirac, tempDir, torchFixtures } from './cli-helpers';
+
+describe('dirac info', () => {
+  it.each([
+    ['diracnet-28-10', ['--dataset', 'cifar10'], 36_450_090, 36_423_050],
+    ['diracnet-18', [], 11_523_368, 11_511_784],
+    ['diracnet-34', [], 21_638_952, 21_616_232],
+  ])('%s --json prints upstream counts', (name, extra, trainable, folded) => {
+    const r = dirac(['info', name, ...extra, '--json']);
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j).toMatchObject({ trainableParams: trainable, foldedParams: folded });
+    expect(j.forwardFlops).toBeGreaterThan(0);
+  });
+
+  it('prints a readable layer table', () => {
+    const r = dirac(['info', 'diracnet-34-1']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/group2\.block9\.conv/);
+    expect(r.stdout).toMatch(/trainable parameters/);
+  });
+
+  it.each([
+    [['info', 'diracnet-27-1'], /6n \+ 4/],
+    [['info', 'resnext-50'], /unknown model/],
+    [['info', 'diracnet-18', '--width', 'wide'], /--width must be a number/],
+  ])('bad input %j: one error line, non-zero exit', (args, message) => {
+    const r = dirac(args);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr.trim().split('\n')[0]).toMatch(/^dirac: error: /);
+  });
+});
+
+function npyInput(meta: { file: string; shape: number[] }, dir: string): string {
+  const bytes = readFileSync(join(torchFixtures, meta.file));
+  const data = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+  const path = join(dir, 'x.npy');
+  writeFileSync(path, serializeNpy({ shape: meta.shape, data }));
+  return path;
+}
+
+function maxRel(got: Float32Array, want: number[]): number {
+  const ref = Math.max(...want.map(Math.abs));
+  return Math.max(...want.map((v, i) => Math.abs(v - got[i]!))) / ref;
+}
+
+describe('dirac import-torch, predict and fold on upstream checkpoints', () => {
+  for (const file of ['cifar-diracnet10-w0.25.pt', 'cifar-diracnet10-w0.25.legacy.pt']) {
+    it(`${file}: import, predict gives upstream's logits, fold keeps them`, () => {
+      const meta = JSON.parse(readFileSync(join(torchFixtures, 'cifar-diracnet10-w0.25.json'), 'utf8'));
+      const dir = tempDir();
+      const imported = dirac(['import-torch', join(torchFixtures, file), '--out', join(dir, 'training'), '--json']);
+      expect(imported.code, imported.stderr).toBe(0);
+      expect(JSON.parse(imported.stdout)).toMatchObject({ family: 'cifar', form: 'training', depth: 10, numClasses: 10 });
+      const x = npyInput(meta.input, dir);
+      for (const model of ['training', 'folded']) {
+        if (model === 'folded') {
+          const f = dirac(['fold', join(dir, 'training'), '--out', join(dir, 'folded'), '--json', '--backend', 'cpu']);
+          expect(f.code, f.stderr).toBe(0);
+          expect(JSON.parse(f.stdout).ok).toBe(true);
+        }
+        const p = dirac(['predict', '--model', join(dir, model), '--input', x, '--output', join(dir, `${model}.npy`), '--backend', 'cpu']);
+        expect(p.code, p.stderr).toBe(0);
+        const y = parseNpy(new Uint8Array(readFileSync(join(dir, `${model}.npy`))));
+        expect(y.shape).toEqual([2, 10]);
+        expect(maxRel(y.data, meta.logits.data)).toBeLessThan(1e-4);
+      }
+    });
+  }
+
+  it('folded ImageNet state_dict imports as the folded form and predicts upstream logits', () => {
+    const meta = JSON.parse(readFileSync(join(torchFixtures, 'imagenet-diracnet18-tiny-folded.json'), 'utf8'));
+    const dir = tempDir();
+    const r = dirac(['import-torch', join(torchFixtures, 'imagenet-diracnet18-tiny-folded.legacy.pt'), '--out', join(dir, 'm')]);
+    expect(r.code, r.stderr).toBe(0);
+    const p = dirac(['predict', '--model', join(dir, 'm'), '--input', npyInput(meta.input, dir), '--output', join(dir, 'y.npy')]);
+    expect(p.code, p.stderr).toBe(0);
+    expect(maxRel(parseNpy(new Uint8Array(readFileSync(join(dir, 'y.npy')))).data, meta.logits.data)).toBeLessThan(1e-4);
+  });
+
+  it.each([
+    ['malicious.pt', /refusing to load/],
+    ['malicious.legacy.pt', /refusing to load/],
+    ['views.pt', /not an upstream DiracNet|missing/],
+  ])('%s is refused with one clear line and nothing is written', (file, message) => {
+    const dir = tempDir();
+    const r = dirac(['import-torch', join(torchFixtures, file), '--out', join(dir, 'out')]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(existsSync(join(dir, 'out'))).toBe(false);
+    expect(existsSync('/tmp/pwned')).toBe(false);
+  });
+
+  it('a file that is not a checkpoint and a missing file get clear errors', () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'notes.pt'), 'just some text, not a checkpoint');
+    for (const f of [join(dir, 'notes.pt'), join(dir, 'absent.pt')]) {
+      const r = dirac(['import-torch', f, '--out', join(dir, 'out')]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/^dirac: error: /);
+    }
+    expect(readdirSync(dir)).toEqual(['notes.pt']);
+  });
+
+  it('predict rejects NHWC input and a directory that is not a model', () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'x.npy'), serializeNpy({ shape: [1, 32, 32, 3], data: new Float32Array(3072) }));
+    const imported = dirac(['import-torch', join(torchFixtures, 'cifar-diracnet10-w0.25.pt'), '--out', join(dir, 'm')]);
+    expect(imported.code).toBe(0);
+    const r = dirac(['predict', '--model', join(dir, 'm'), '--input', join(dir, 'x.npy'), '--output', join(dir, 'y.npy')]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/NCHW/);
+    const r2 = dirac(['predict', '--model', dir, '--input', join(dir, 'x.npy'), '--output', join(dir, 'y.npy')]);
+    expect(r2.stderr).toMatch(/model directory/);
+    expect(existsSync(join(dir, 'y.npy'))).toBe(false);
+  });
+});
