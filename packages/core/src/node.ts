@@ -9,7 +9,6 @@ import {
   serializeModel,
   UsageError,
   type WeightsDtype,
-  type WeightsFile,
 } from '@dirac/core';
 
 /** Lower-case hex sha256 of some bytes. */
@@ -38,14 +37,21 @@ export interface SaveModelOptions {
   dtypes?: WeightsDtype[];
 }
 
-const WEIGHTS_FILE: Record<WeightsDtype, string> = { float32: 'weights.safetensors', float16: 'weights.fp16.safetensors' };
+const WEIGHTS_FILE: Record<WeightsDtype, string> = {
+  float32: 'weights.safetensors',
+  float16: 'weights.fp16.safetensors',
+};
 
 /**
  * Saves a model as a directory: `model.json` (the spec, listing each weights file with its size and sha256)
  * and one safetensors file per precision. Each file is written atomically, weights first, so model.json
  * never points at missing or partial weights.
  */
-export async function saveModelDir(dir: string, model: Model, options: SaveModelOptions = {}): Promise<ModelSpec> {
+export async function saveModelDir(
+  dir: string,
+  model: Model,
+  options: SaveModelOptions = {},
+): Promise<ModelSpec> {
   try {
     await mkdir(dir, { recursive: true });
   } catch (e) {

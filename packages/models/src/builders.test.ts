@@ -103,7 +103,7 @@ describe('initialization', () => {
     expect(t1[w]!.dataSync()).toEqual(t2[w]!.dataSync());
     expect(t1[w]!.dataSync()).not.toEqual(t3[w]!.dataSync());
     const data = t1[w]!.dataSync();
-    const std = Math.sqrt(data.reduce((a, v) => a + v * v, 0) / data.length);
+    const std = Math.sqrt(Array.from(data).reduce((a, v) => a + v * v, 0) / data.length);
     expect(std).toBeCloseTo(Math.sqrt(2 / (9 * 32)), 2);
     expect(Array.from(t1['group0.block0.conv.a']!.dataSync())).toEqual(Array(16).fill(1));
     expect(t1['group0.block0.conv.b']!.dataSync()[0]).toBeCloseTo(0.1, 6);

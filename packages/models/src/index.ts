@@ -2,9 +2,6 @@ export { cifarWRN, imagenetResNet } from './baselines';
 export { type CifarOptions, cifarBlocksPerGroup, cifarDiracNet } from './cifar';
 export { type LayerRow, layerTable, type ModelCounts, modelCounts } from './counts';
 export { IMAGENET_BLOCKS, type ImagenetOptions, imagenetDiracNet } from './imagenet';
-export { initParams } from './init';
-export { CIFAR_PREPROCESSING, IMAGENET_PREPROCESSING } from './preprocessing';
-export { type BuildOptions, buildModel, type DatasetName, MODEL_NAME_PATTERNS } from './registry';
 export {
   type ReadTorchCheckpointOptions,
   readTorchCheckpoint,
@@ -12,3 +9,6 @@ export {
   type TorchTensor,
 } from './import/torch-checkpoint';
 export { modelFromUpstream } from './import/upstream';
+export { initParams } from './init';
+export { CIFAR_PREPROCESSING, IMAGENET_PREPROCESSING } from './preprocessing';
+export { type BuildOptions, buildModel, type DatasetName, MODEL_NAME_PATTERNS } from './registry';

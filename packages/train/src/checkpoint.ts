@@ -1,8 +1,8 @@
 import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import * as tf from '@tensorflow/tfjs-core';
 import { DataError, safetensorsToTensors, type TensorMap, tensorsToSafetensors } from '@dirac/core';
 import { exists, writeFileAtomic } from '@dirac/core/node';
+import type * as tf from '@tensorflow/tfjs-core';
 
 /** What a checkpoint records besides tensors. */
 export interface CheckpointState {
@@ -29,7 +29,11 @@ function dirName(globalStep: number): string {
  * files go into a temporary folder that is renamed into place, and only then does `checkpoint.json` (written
  * atomically) point at it. Older checkpoints beyond the last two are removed.
  */
-export async function saveCheckpoint(runDir: string, state: CheckpointState, tensors: TensorMap): Promise<string> {
+export async function saveCheckpoint(
+  runDir: string,
+  state: CheckpointState,
+  tensors: TensorMap,
+): Promise<string> {
   const root = join(runDir, 'checkpoints');
   await mkdir(root, { recursive: true });
   const name = dirName(state.globalStep);
@@ -43,7 +47,8 @@ export async function saveCheckpoint(runDir: string, state: CheckpointState, ten
   await rename(tmp, final);
   await writeFileAtomic(join(runDir, POINTER), `${JSON.stringify({ latest: name })}\n`);
   const old = (await readdir(root)).filter((d) => d.startsWith('ckpt-')).sort();
-  for (const d of old.slice(0, Math.max(0, old.length - KEEP))) await rm(join(root, d), { recursive: true, force: true });
+  for (const d of old.slice(0, Math.max(0, old.length - KEEP)))
+    await rm(join(root, d), { recursive: true, force: true });
   return final;
 }
 
@@ -53,7 +58,9 @@ export async function hasCheckpoint(runDir: string): Promise<boolean> {
 }
 
 /** Loads the latest checkpoint of a run directory. The caller owns the returned tensors. */
-export async function loadCheckpoint<S extends CheckpointState>(runDir: string): Promise<{ state: S; tensors: TensorMap }> {
+export async function loadCheckpoint<S extends CheckpointState>(
+  runDir: string,
+): Promise<{ state: S; tensors: TensorMap }> {
   let latest: string;
   try {
     latest = (JSON.parse(await readFile(join(runDir, POINTER), 'utf8')) as { latest: string }).latest;
@@ -62,7 +69,8 @@ export async function loadCheckpoint<S extends CheckpointState>(runDir: string):
   }
   const dir = join(runDir, 'checkpoints', latest);
   const state = JSON.parse(await readFile(join(dir, 'state.json'), 'utf8')) as S;
-  if (state.version !== 1) throw new DataError(`checkpoint '${dir}' has unsupported version ${String(state.version)}`);
+  if (state.version !== 1)
+    throw new DataError(`checkpoint '${dir}' has unsupported version ${String(state.version)}`);
   const tensors = safetensorsToTensors(new Uint8Array(await readFile(join(dir, 'tensors.safetensors'))));
   return { state, tensors };
 }
@@ -70,7 +78,8 @@ export async function loadCheckpoint<S extends CheckpointState>(runDir: string):
 /** Splits `prefix/name` keys of a checkpoint tensor map. */
 export function withPrefix(tensors: TensorMap, prefix: string): TensorMap {
   const out: TensorMap = {};
-  for (const [k, t] of Object.entries(tensors)) if (k.startsWith(`${prefix}/`)) out[k.slice(prefix.length + 1)] = t;
+  for (const [k, t] of Object.entries(tensors))
+    if (k.startsWith(`${prefix}/`)) out[k.slice(prefix.length + 1)] = t;
   return out;
 }
 

@@ -1,5 +1,5 @@
-import * as tf from '@tensorflow/tfjs-core';
 import { forward, type ModelSpec, type TensorMap } from '@dirac/core';
+import * as tf from '@tensorflow/tfjs-core';
 import { crossEntropy } from './loss';
 
 /** A batch of normalized NHWC images and their labels. */
@@ -41,7 +41,11 @@ export async function evaluate(
       const x = tf.tensor4d(b.x, [b.n, h, w, c]);
       const y = tf.tensor1d(b.y, 'int32');
       const logits = forward(spec, tensors, x, { mode: 'eval' });
-      return [crossEntropy(logits, y).dataSync()[0]!, tf.topk(logits, Math.min(5, k)).indices.arraySync() as number[][], b.y];
+      return [
+        crossEntropy(logits, y).dataSync()[0]!,
+        tf.topk(logits, Math.min(5, k)).indices.arraySync() as number[][],
+        b.y,
+      ];
     });
     lossSum += loss * b.n;
     top.forEach((row, i) => {
@@ -75,7 +79,10 @@ export function* splitBatches(
   const buf = new Float32Array(batchSize * pixelsPerImage);
   for (let start = 0; start < split.n; start += batchSize) {
     const n = Math.min(batchSize, split.n - start);
-    const x = normalize(split.images.subarray(start * pixelsPerImage, (start + n) * pixelsPerImage), buf).subarray(0, n * pixelsPerImage);
+    const x = normalize(
+      split.images.subarray(start * pixelsPerImage, (start + n) * pixelsPerImage),
+      buf,
+    ).subarray(0, n * pixelsPerImage);
     yield { x, y: Int32Array.from(split.labels.subarray(start, start + n)), n };
   }
 }

@@ -6,12 +6,12 @@ export { learningRate, paperMilestones, type ScheduleName, type ScheduleOptions 
 export { decays, Sgd, type SgdOptions } from './optim/sgd';
 export { curvesSvg, type Series, svgToPng } from './plots';
 export {
-  type TrainBatches,
   DEFAULT_CONFIG,
   type EpochMetrics,
   type RunData,
   type RunEvent,
   readRunConfig,
+  type TrainBatches,
   type TrainConfig,
   trainRun,
 } from './run';

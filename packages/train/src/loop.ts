@@ -3,7 +3,14 @@ import * as tf from '@tensorflow/tfjs-core';
 // that '@tensorflow/tfjs-core' resolves to); tsup inlines it. It must stay in a module that is used, since
 // this package declares no side effects.
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
-import { type BatchStats, DiracError, forward, type ModelSpec, type TensorMap, updateRunningStats } from '@dirac/core';
+import {
+  type BatchStats,
+  DiracError,
+  forward,
+  type ModelSpec,
+  type TensorMap,
+  updateRunningStats,
+} from '@dirac/core';
 import type { Batch } from './evaluate';
 import { crossEntropy } from './loss';
 import { Sgd, type SgdOptions } from './optim/sgd';
@@ -79,7 +86,9 @@ export class TrainableModel {
       const loss = value.dataSync()[0]!;
       if (!Number.isFinite(loss)) {
         tf.dispose([value, ...Object.values(grads)]);
-        throw new TrainingDivergedError(`the loss became ${loss} (learning rate ${lr}); stopping with the last good checkpoint kept — lower --lr`);
+        throw new TrainingDivergedError(
+          `the loss became ${loss} (learning rate ${lr}); stopping with the last good checkpoint kept — lower --lr`,
+        );
       }
       this.optimizer.step(this.trainable, grads, lr);
       this.updateRunningStats(stats);

@@ -30,18 +30,34 @@ function panel(title: string, series: Series[], ox: number, yLabel: string): str
   if (y0 === y1) [y0, y1] = [y0 - 1, y1 + 1];
   const px = (x: number) => ox + M.l + ((x - x0) / (x1 - x0)) * (W - M.l - M.r);
   const py = (y: number) => M.t + (1 - (y - y0) / (y1 - y0)) * (H - M.t - M.b);
-  const parts = [`<text x="${ox + W / 2}" y="18" text-anchor="middle" font-size="14" font-weight="bold">${title}</text>`];
-  for (const t of ticks(y0, y1)) parts.push(`<line x1="${px(x0)}" x2="${px(x1)}" y1="${py(t)}" y2="${py(t)}" stroke="#ddd"/><text x="${ox + M.l - 6}" y="${py(t) + 4}" text-anchor="end" font-size="11">${t}</text>`);
-  for (const t of ticks(x0, x1)) parts.push(`<text x="${px(t)}" y="${H - M.b + 16}" text-anchor="middle" font-size="11">${t}</text>`);
+  const parts = [
+    `<text x="${ox + W / 2}" y="18" text-anchor="middle" font-size="14" font-weight="bold">${title}</text>`,
+  ];
+  for (const t of ticks(y0, y1))
+    parts.push(
+      `<line x1="${px(x0)}" x2="${px(x1)}" y1="${py(t)}" y2="${py(t)}" stroke="#ddd"/><text x="${ox + M.l - 6}" y="${py(t) + 4}" text-anchor="end" font-size="11">${t}</text>`,
+    );
+  for (const t of ticks(x0, x1))
+    parts.push(`<text x="${px(t)}" y="${H - M.b + 16}" text-anchor="middle" font-size="11">${t}</text>`);
   parts.push(`<text x="${ox + W / 2}" y="${H - 6}" text-anchor="middle" font-size="12">epoch</text>`);
-  parts.push(`<text transform="translate(${ox + 14},${H / 2}) rotate(-90)" text-anchor="middle" font-size="12">${yLabel}</text>`);
-  parts.push(`<rect x="${px(x0)}" y="${M.t}" width="${px(x1) - px(x0)}" height="${H - M.t - M.b}" fill="none" stroke="#888"/>`);
+  parts.push(
+    `<text transform="translate(${ox + 14},${H / 2}) rotate(-90)" text-anchor="middle" font-size="12">${yLabel}</text>`,
+  );
+  parts.push(
+    `<rect x="${px(x0)}" y="${M.t}" width="${px(x1) - px(x0)}" height="${H - M.t - M.b}" fill="none" stroke="#888"/>`,
+  );
   series.forEach((s, i) => {
     const pts = s.points.filter(([, y]) => Number.isFinite(y));
-    if (pts.length) parts.push(`<polyline fill="none" stroke="${s.color}" stroke-width="2" points="${pts.map(([x, y]) => `${px(x).toFixed(1)},${py(y).toFixed(1)}`).join(' ')}"/>`);
-    if (pts.length === 1) parts.push(`<circle cx="${px(pts[0]![0])}" cy="${py(pts[0]![1])}" r="3" fill="${s.color}"/>`);
+    if (pts.length)
+      parts.push(
+        `<polyline fill="none" stroke="${s.color}" stroke-width="2" points="${pts.map(([x, y]) => `${px(x).toFixed(1)},${py(y).toFixed(1)}`).join(' ')}"/>`,
+      );
+    if (pts.length === 1)
+      parts.push(`<circle cx="${px(pts[0]![0])}" cy="${py(pts[0]![1])}" r="3" fill="${s.color}"/>`);
     const ly = M.t + 14 + 16 * i;
-    parts.push(`<line x1="${ox + W - 120}" x2="${ox + W - 100}" y1="${ly - 4}" y2="${ly - 4}" stroke="${s.color}" stroke-width="2"/><text x="${ox + W - 96}" y="${ly}" font-size="11">${s.label}</text>`);
+    parts.push(
+      `<line x1="${ox + W - 120}" x2="${ox + W - 100}" y1="${ly - 4}" y2="${ly - 4}" stroke="${s.color}" stroke-width="2"/><text x="${ox + W - 96}" y="${ly}" font-size="11">${s.label}</text>`,
+    );
   });
   return parts.join('\n');
 }

@@ -1,10 +1,25 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import * as tf from '@tensorflow/tfjs-core';
-import { type BackendInfo, disposeModel, FoldVerificationError, fold, type TensorMap, UsageError, verifyFold } from '@dirac/core';
+import {
+  type BackendInfo,
+  disposeModel,
+  FoldVerificationError,
+  fold,
+  type TensorMap,
+  UsageError,
+  verifyFold,
+} from '@dirac/core';
 import { exists, saveModelDir, writeFileAtomic } from '@dirac/core/node';
 import { buildModel, initParams } from '@dirac/models';
-import { type CheckpointState, hasCheckpoint, loadCheckpoint, prefixed, saveCheckpoint, withPrefix } from './checkpoint';
+import * as tf from '@tensorflow/tfjs-core';
+import {
+  type CheckpointState,
+  hasCheckpoint,
+  loadCheckpoint,
+  prefixed,
+  saveCheckpoint,
+  withPrefix,
+} from './checkpoint';
 import { type Batch, type EvalResult, evaluate } from './evaluate';
 import { TrainableModel } from './loop';
 import { learningRate, type ScheduleName } from './optim/schedules';
@@ -73,8 +88,24 @@ export interface TrainBatches {
 
 /** Progress events of a run, for bars, logs or JSON lines. */
 export type RunEvent =
-  | { type: 'start'; resumed: boolean; epoch: number; step: number; stepsPerEpoch: number; backend?: BackendInfo }
-  | { type: 'step'; epoch: number; step: number; stepsPerEpoch: number; loss: number; top1: number; imagesPerSecond: number; lr: number }
+  | {
+      type: 'start';
+      resumed: boolean;
+      epoch: number;
+      step: number;
+      stepsPerEpoch: number;
+      backend?: BackendInfo;
+    }
+  | {
+      type: 'step';
+      epoch: number;
+      step: number;
+      stepsPerEpoch: number;
+      loss: number;
+      top1: number;
+      imagesPerSecond: number;
+      lr: number;
+    }
   | { type: 'eval'; epoch: number; seen: number; total: number }
   | { type: 'epoch'; metrics: EpochMetrics }
   | { type: 'checkpoint'; path: string }
@@ -96,10 +127,20 @@ interface RunState extends CheckpointState {
   partial: { lossSum: number; correct: number; n: number; seconds: number };
 }
 
+/** Creates a new run directory, refusing one that already holds a run. */
+export async function prepareRunDir(runDir: string): Promise<void> {
+  await mkdir(runDir, { recursive: true }).catch((e: Error) => {
+    throw new UsageError(`cannot create run directory '${runDir}': ${e.message}`);
+  });
+  if (await hasCheckpoint(runDir))
+    throw new UsageError(`'${runDir}' already holds a run; use --resume ${runDir} or another --out`);
+}
+
 /** Reads the config of an existing run directory (for --resume). */
 export async function readRunConfig(runDir: string): Promise<TrainConfig> {
   const path = join(runDir, 'run.json');
-  if (!(await exists(path))) throw new UsageError(`'${runDir}' is not a run directory (no run.json); nothing to resume`);
+  if (!(await exists(path)))
+    throw new UsageError(`'${runDir}' is not a run directory (no run.json); nothing to resume`);
   return (JSON.parse(await readFile(path, 'utf8')) as { config: TrainConfig }).config;
 }
 
@@ -120,7 +161,10 @@ async function writeCurves(runDir: string, history: EpochMetrics[]): Promise<voi
 }
 
 async function checkpoint(runDir: string, state: RunState, model: TrainableModel): Promise<string> {
-  const tensors: TensorMap = { ...prefixed(model.tensors, 'model'), ...prefixed(model.optimizer.state(), 'momentum') };
+  const tensors: TensorMap = {
+    ...prefixed(model.tensors, 'model'),
+    ...prefixed(model.optimizer.state(), 'momentum'),
+  };
   return saveCheckpoint(runDir, state, tensors);
 }
 
@@ -147,20 +191,47 @@ export async function trainRun(
     tensors = withPrefix(ck.tensors, 'model');
     momentum = withPrefix(ck.tensors, 'momentum');
   } else {
-    await mkdir(runDir, { recursive: true }).catch((e: Error) => {
-      throw new UsageError(`cannot create run directory '${runDir}': ${e.message}`);
-    });
-    if (await hasCheckpoint(runDir)) throw new UsageError(`'${runDir}' already holds a run; use --resume ${runDir} or another --out`);
-    await writeFileAtomic(join(runDir, 'run.json'), `${JSON.stringify({ config, spec: spec.name, backend: options.backend, created: new Date().toISOString() }, null, 2)}\n`);
+    await prepareRunDir(runDir);
+    await writeFileAtomic(
+      join(runDir, 'run.json'),
+      `${JSON.stringify({ config, spec: spec.name, backend: options.backend, created: new Date().toISOString() }, null, 2)}\n`,
+    );
     tensors = initParams(spec, config.seed);
-    state = { version: 1, epoch: 0, stepInEpoch: 0, globalStep: 0, wallTime: 0, history: [], partial: { lossSum: 0, correct: 0, n: 0, seconds: 0 } };
+    state = {
+      version: 1,
+      epoch: 0,
+      stepInEpoch: 0,
+      globalStep: 0,
+      wallTime: 0,
+      history: [],
+      partial: { lossSum: 0, correct: 0, n: 0, seconds: 0 },
+    };
   }
-  const model = new TrainableModel(spec, tensors, { momentum: config.momentum, nesterov: config.nesterov, weightDecay: config.weightDecay }, config.labelSmoothing);
+  const model = new TrainableModel(
+    spec,
+    tensors,
+    { momentum: config.momentum, nesterov: config.nesterov, weightDecay: config.weightDecay },
+    config.labelSmoothing,
+  );
   tf.dispose(Object.values(tensors));
   model.optimizer.load(momentum);
-  const schedule = { name: config.schedule, lr: config.lr, epochs: config.epochs, milestones: config.milestones, gamma: config.gamma, warmupEpochs: config.warmupEpochs };
+  const schedule = {
+    name: config.schedule,
+    lr: config.lr,
+    epochs: config.epochs,
+    milestones: config.milestones,
+    gamma: config.gamma,
+    warmupEpochs: config.warmupEpochs,
+  };
   const steps = data.train.stepsPerEpoch;
-  emit({ type: 'start', resumed: Boolean(options.resume), epoch: state.epoch, step: state.stepInEpoch, stepsPerEpoch: steps, backend: options.backend });
+  emit({
+    type: 'start',
+    resumed: Boolean(options.resume),
+    epoch: state.epoch,
+    step: state.stepInEpoch,
+    stepsPerEpoch: steps,
+    backend: options.backend,
+  });
   try {
     for (let epoch = state.epoch; epoch < config.epochs; epoch++) {
       let segment = performance.now();
@@ -177,14 +248,29 @@ export async function trainRun(
         segment = now;
         state.stepInEpoch = batch.step + 1;
         state.globalStep++;
-        emit({ type: 'step', epoch, step: batch.step + 1, stepsPerEpoch: steps, loss: r.loss, top1: p.correct / p.n, imagesPerSecond: p.n / p.seconds, lr });
-        if (config.checkpointEvery && state.globalStep % config.checkpointEvery === 0 && state.stepInEpoch < steps) {
+        emit({
+          type: 'step',
+          epoch,
+          step: batch.step + 1,
+          stepsPerEpoch: steps,
+          loss: r.loss,
+          top1: p.correct / p.n,
+          imagesPerSecond: p.n / p.seconds,
+          lr,
+        });
+        if (
+          config.checkpointEvery &&
+          state.globalStep % config.checkpointEvery === 0 &&
+          state.stepInEpoch < steps
+        ) {
           emit({ type: 'checkpoint', path: await checkpoint(runDir, state, model) });
           segment = performance.now();
         }
       }
       const evalStart = performance.now();
-      const test = await evaluate(spec, model.tensors, data.test(), (seen) => emit({ type: 'eval', epoch, seen, total: data.testSize }));
+      const test = await evaluate(spec, model.tensors, data.test(), (seen) =>
+        emit({ type: 'eval', epoch, seen, total: data.testSize }),
+      );
       state.wallTime += (performance.now() - evalStart) / 1000;
       const metrics = epochMetrics(epoch, learningRate(schedule, epoch + 1 - 1e-9), p, test, state.wallTime);
       state.history.push(metrics);
@@ -192,7 +278,10 @@ export async function trainRun(
       state.stepInEpoch = 0;
       state.partial = { lossSum: 0, correct: 0, n: 0, seconds: 0 };
       emit({ type: 'checkpoint', path: await checkpoint(runDir, state, model) });
-      await writeFileAtomic(join(runDir, 'metrics.jsonl'), state.history.map((m) => JSON.stringify(m)).join('\n') + '\n');
+      await writeFileAtomic(
+        join(runDir, 'metrics.jsonl'),
+        `${state.history.map((m) => JSON.stringify(m)).join('\n')}\n`,
+      );
       await writeCurves(runDir, state.history);
       emit({ type: 'epoch', metrics });
     }
@@ -203,7 +292,13 @@ export async function trainRun(
   }
 }
 
-function epochMetrics(epoch: number, lr: number, p: RunState['partial'], test: EvalResult, wallTime: number): EpochMetrics {
+function epochMetrics(
+  epoch: number,
+  lr: number,
+  p: RunState['partial'],
+  test: EvalResult,
+  wallTime: number,
+): EpochMetrics {
   return {
     epoch: epoch + 1,
     lr,
@@ -219,13 +314,21 @@ function epochMetrics(epoch: number, lr: number, p: RunState['partial'], test: E
   };
 }
 
-async function finish(runDir: string, spec: TrainableModel['spec'], model: TrainableModel, emit: (e: RunEvent) => void) {
+async function finish(
+  runDir: string,
+  spec: TrainableModel['spec'],
+  model: TrainableModel,
+  emit: (e: RunEvent) => void,
+) {
   const training = { spec, tensors: model.tensors };
   await saveModelDir(join(runDir, 'model'), training);
   const folded = fold(training);
   try {
     const report = verifyFold(training, folded, { batch: 4, seed: 1 });
-    if (!report.ok) throw new FoldVerificationError(`folding the trained model gives ${report.maxRelError.toExponential(3)} relative error (tolerance ${report.tolerance}); folded model not written`);
+    if (!report.ok)
+      throw new FoldVerificationError(
+        `folding the trained model gives ${report.maxRelError.toExponential(3)} relative error (tolerance ${report.tolerance}); folded model not written`,
+      );
     folded.spec.metadata = { ...folded.spec.metadata, foldReport: report };
     await saveModelDir(join(runDir, 'folded'), folded, { dtypes: ['float32', 'float16'] });
     emit({ type: 'done', folded: join(runDir, 'folded'), foldError: report.maxRelError });

@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -10,15 +10,42 @@ export const cifarArchive = join(sharedData, 'cifar-10-binary.tar.gz');
 export const hasCifar = existsSync(cifarArchive);
 export const torchFixtures = join(repoRoot, 'packages/models/test/fixtures/torch');
 
-/** Runs the built `dirac` CLI (build first: `npm run build`). */
-export function dirac(args: string[], options: { timeoutMs?: number; env?: Record<string, string> } = {}) {
+/** Result of a CLI run. */
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  signal: NodeJS.Signals | null;
+}
+
+/**
+ * Runs the built `dirac` CLI (build first: `npm run build`). Asynchronous on purpose: a synchronous spawn
+ * would block the test worker's event loop and vitest's RPC with it.
+ */
+export function dirac(
+  args: string[],
+  options: { timeoutMs?: number; env?: Record<string, string> } = {},
+): Promise<CliResult> {
   if (!existsSync(cliPath)) throw new Error(`${cliPath} is missing: run 'npm run build' before the tests`);
-  const r = spawnSync(process.execPath, [cliPath, ...args], {
-    encoding: 'utf8',
-    timeout: options.timeoutMs ?? 300_000,
-    env: { ...process.env, CI: 'true', ...options.env },
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [cliPath, ...args], {
+      env: { ...process.env, CI: 'true', ...options.env },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 300_000);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr, signal });
+    });
   });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr, signal: r.signal };
 }
 
 export function tempDir(prefix = 'dirac-test-'): string {

@@ -9,16 +9,16 @@ describe('dirac info', () => {
     ['diracnet-28-10', ['--dataset', 'cifar10'], 36_450_090, 36_423_050],
     ['diracnet-18', [], 11_523_368, 11_511_784],
     ['diracnet-34', [], 21_638_952, 21_616_232],
-  ])('%s --json prints upstream counts', (name, extra, trainable, folded) => {
-    const r = dirac(['info', name, ...extra, '--json']);
+  ])('%s --json prints upstream counts', async (name, extra, trainable, folded) => {
+    const r = await dirac(['info', name, ...extra, '--json']);
     expect(r.code).toBe(0);
     const j = JSON.parse(r.stdout);
     expect(j).toMatchObject({ trainableParams: trainable, foldedParams: folded });
     expect(j.forwardFlops).toBeGreaterThan(0);
   });
 
-  it('prints a readable layer table', () => {
-    const r = dirac(['info', 'diracnet-34-1']);
+  it('prints a readable layer table', async () => {
+    const r = await dirac(['info', 'diracnet-34-1']);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/group2\.block9\.conv/);
     expect(r.stdout).toMatch(/trainable parameters/);
@@ -28,8 +28,8 @@ describe('dirac info', () => {
     [['info', 'diracnet-27-1'], /6n \+ 4/],
     [['info', 'resnext-50'], /unknown model/],
     [['info', 'diracnet-18', '--width', 'wide'], /--width must be a number/],
-  ])('bad input %j: one error line, non-zero exit', (args, message) => {
-    const r = dirac(args);
+  ])('bad input %j: one error line, non-zero exit', async (args, message) => {
+    const r = await dirac(args);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(message);
     expect(r.stderr.trim().split('\n')[0]).toMatch(/^dirac: error: /);
@@ -51,20 +51,49 @@ function maxRel(got: Float32Array, want: number[]): number {
 
 describe('dirac import-torch, predict and fold on upstream checkpoints', () => {
   for (const file of ['cifar-diracnet10-w0.25.pt', 'cifar-diracnet10-w0.25.legacy.pt']) {
-    it(`${file}: import, predict gives upstream's logits, fold keeps them`, () => {
+    it(`${file}: import, predict gives upstream's logits, fold keeps them`, async () => {
       const meta = JSON.parse(readFileSync(join(torchFixtures, 'cifar-diracnet10-w0.25.json'), 'utf8'));
       const dir = tempDir();
-      const imported = dirac(['import-torch', join(torchFixtures, file), '--out', join(dir, 'training'), '--json']);
+      const imported = await dirac([
+        'import-torch',
+        join(torchFixtures, file),
+        '--out',
+        join(dir, 'training'),
+        '--json',
+      ]);
       expect(imported.code, imported.stderr).toBe(0);
-      expect(JSON.parse(imported.stdout)).toMatchObject({ family: 'cifar', form: 'training', depth: 10, numClasses: 10 });
+      expect(JSON.parse(imported.stdout)).toMatchObject({
+        family: 'cifar',
+        form: 'training',
+        depth: 10,
+        numClasses: 10,
+      });
       const x = npyInput(meta.input, dir);
       for (const model of ['training', 'folded']) {
         if (model === 'folded') {
-          const f = dirac(['fold', join(dir, 'training'), '--out', join(dir, 'folded'), '--json', '--backend', 'cpu']);
+          const f = await dirac([
+            'fold',
+            join(dir, 'training'),
+            '--out',
+            join(dir, 'folded'),
+            '--json',
+            '--backend',
+            'cpu',
+          ]);
           expect(f.code, f.stderr).toBe(0);
           expect(JSON.parse(f.stdout).ok).toBe(true);
         }
-        const p = dirac(['predict', '--model', join(dir, model), '--input', x, '--output', join(dir, `${model}.npy`), '--backend', 'cpu']);
+        const p = await dirac([
+          'predict',
+          '--model',
+          join(dir, model),
+          '--input',
+          x,
+          '--output',
+          join(dir, `${model}.npy`),
+          '--backend',
+          'cpu',
+        ]);
         expect(p.code, p.stderr).toBe(0);
         const y = parseNpy(new Uint8Array(readFileSync(join(dir, `${model}.npy`))));
         expect(y.shape).toEqual([2, 10]);
@@ -73,23 +102,40 @@ describe('dirac import-torch, predict and fold on upstream checkpoints', () => {
     });
   }
 
-  it('folded ImageNet state_dict imports as the folded form and predicts upstream logits', () => {
-    const meta = JSON.parse(readFileSync(join(torchFixtures, 'imagenet-diracnet18-tiny-folded.json'), 'utf8'));
+  it('folded ImageNet state_dict imports as the folded form and predicts upstream logits', async () => {
+    const meta = JSON.parse(
+      readFileSync(join(torchFixtures, 'imagenet-diracnet18-tiny-folded.json'), 'utf8'),
+    );
     const dir = tempDir();
-    const r = dirac(['import-torch', join(torchFixtures, 'imagenet-diracnet18-tiny-folded.legacy.pt'), '--out', join(dir, 'm')]);
+    const r = await dirac([
+      'import-torch',
+      join(torchFixtures, 'imagenet-diracnet18-tiny-folded.legacy.pt'),
+      '--out',
+      join(dir, 'm'),
+    ]);
     expect(r.code, r.stderr).toBe(0);
-    const p = dirac(['predict', '--model', join(dir, 'm'), '--input', npyInput(meta.input, dir), '--output', join(dir, 'y.npy')]);
+    const p = await dirac([
+      'predict',
+      '--model',
+      join(dir, 'm'),
+      '--input',
+      npyInput(meta.input, dir),
+      '--output',
+      join(dir, 'y.npy'),
+    ]);
     expect(p.code, p.stderr).toBe(0);
-    expect(maxRel(parseNpy(new Uint8Array(readFileSync(join(dir, 'y.npy')))).data, meta.logits.data)).toBeLessThan(1e-4);
+    expect(
+      maxRel(parseNpy(new Uint8Array(readFileSync(join(dir, 'y.npy')))).data, meta.logits.data),
+    ).toBeLessThan(1e-4);
   });
 
   it.each([
     ['malicious.pt', /refusing to load/],
     ['malicious.legacy.pt', /refusing to load/],
     ['views.pt', /not an upstream DiracNet|missing/],
-  ])('%s is refused with one clear line and nothing is written', (file, message) => {
+  ])('%s is refused with one clear line and nothing is written', async (file, message) => {
     const dir = tempDir();
-    const r = dirac(['import-torch', join(torchFixtures, file), '--out', join(dir, 'out')]);
+    const r = await dirac(['import-torch', join(torchFixtures, file), '--out', join(dir, 'out')]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(message);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
@@ -97,26 +143,47 @@ describe('dirac import-torch, predict and fold on upstream checkpoints', () => {
     expect(existsSync('/tmp/pwned')).toBe(false);
   });
 
-  it('a file that is not a checkpoint and a missing file get clear errors', () => {
+  it('a file that is not a checkpoint and a missing file get clear errors', async () => {
     const dir = tempDir();
     writeFileSync(join(dir, 'notes.pt'), 'just some text, not a checkpoint');
     for (const f of [join(dir, 'notes.pt'), join(dir, 'absent.pt')]) {
-      const r = dirac(['import-torch', f, '--out', join(dir, 'out')]);
+      const r = await dirac(['import-torch', f, '--out', join(dir, 'out')]);
       expect(r.code).toBe(1);
       expect(r.stderr).toMatch(/^dirac: error: /);
     }
     expect(readdirSync(dir)).toEqual(['notes.pt']);
   });
 
-  it('predict rejects NHWC input and a directory that is not a model', () => {
+  it('predict rejects NHWC input and a directory that is not a model', async () => {
     const dir = tempDir();
     writeFileSync(join(dir, 'x.npy'), serializeNpy({ shape: [1, 32, 32, 3], data: new Float32Array(3072) }));
-    const imported = dirac(['import-torch', join(torchFixtures, 'cifar-diracnet10-w0.25.pt'), '--out', join(dir, 'm')]);
+    const imported = await dirac([
+      'import-torch',
+      join(torchFixtures, 'cifar-diracnet10-w0.25.pt'),
+      '--out',
+      join(dir, 'm'),
+    ]);
     expect(imported.code).toBe(0);
-    const r = dirac(['predict', '--model', join(dir, 'm'), '--input', join(dir, 'x.npy'), '--output', join(dir, 'y.npy')]);
+    const r = await dirac([
+      'predict',
+      '--model',
+      join(dir, 'm'),
+      '--input',
+      join(dir, 'x.npy'),
+      '--output',
+      join(dir, 'y.npy'),
+    ]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/NCHW/);
-    const r2 = dirac(['predict', '--model', dir, '--input', join(dir, 'x.npy'), '--output', join(dir, 'y.npy')]);
+    const r2 = await dirac([
+      'predict',
+      '--model',
+      dir,
+      '--input',
+      join(dir, 'x.npy'),
+      '--output',
+      join(dir, 'y.npy'),
+    ]);
     expect(r2.stderr).toMatch(/model directory/);
     expect(existsSync(join(dir, 'y.npy'))).toBe(false);
   });

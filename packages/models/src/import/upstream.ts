@@ -1,5 +1,13 @@
+import {
+  checkTensors,
+  DataError,
+  foldSpec,
+  type Model,
+  type ModelSpec,
+  ShapeError,
+  type TensorMap,
+} from '@dirac/core';
 import * as tf from '@tensorflow/tfjs-core';
-import { checkTensors, DataError, foldSpec, type Model, type ModelSpec, ShapeError, type TensorMap } from '@dirac/core';
 import { cifarDiracNet } from '../cifar';
 import { IMAGENET_BLOCKS, imagenetDiracNet } from '../imagenet';
 import { type TorchCheckpoint, type TorchTensor, torchTensorToFloat32 } from './torch-checkpoint';
@@ -29,12 +37,19 @@ function tensorOf(t: TorchTensor, name: string): { shape: number[]; data: Float3
     throw new DataError(`checkpoint tensor '${name}' has dtype ${t.dtype}; a float tensor was expected`);
   }
   const data = torchTensorToFloat32(t);
-  if (t.shape.length === 4) return { shape: [2, 3, 1, 0].map((p) => t.shape[p]!), data: permute(data, t.shape, [2, 3, 1, 0]) };
-  if (t.shape.length === 2) return { shape: [t.shape[1]!, t.shape[0]!], data: permute(data, t.shape, [1, 0]) };
+  if (t.shape.length === 4)
+    return { shape: [2, 3, 1, 0].map((p) => t.shape[p]!), data: permute(data, t.shape, [2, 3, 1, 0]) };
+  if (t.shape.length === 2)
+    return { shape: [t.shape[1]!, t.shape[0]!], data: permute(data, t.shape, [1, 0]) };
   return { shape: [...t.shape], data };
 }
 
-const BN_ROLES: Record<string, string> = { weight: 'gamma', bias: 'beta', running_mean: 'mean', running_var: 'var' };
+const BN_ROLES: Record<string, string> = {
+  weight: 'gamma',
+  bias: 'beta',
+  running_mean: 'mean',
+  running_var: 'var',
+};
 
 /** Upstream training-checkpoint name → ours ('group0.block0.alpha' → 'group0.block0.conv.a'). */
 function trainingName(key: string): string | null {
@@ -73,7 +88,9 @@ function specFromTraining(tensors: Record<string, TorchTensor>): ModelSpec {
   if (stem.shape.length !== 4) throw new ShapeError(`'conv' must be a 4-D conv weight; got [${stem.shape}]`);
   if (stem.shape[2] === 3) {
     if (counts.length !== 3 || counts.some((c) => c !== counts[0] || c % 2 !== 0)) {
-      throw new DataError(`CIFAR checkpoint must have 3 groups of equal, even block counts; found [${counts.join(', ')}]`);
+      throw new DataError(
+        `CIFAR checkpoint must have 3 groups of equal, even block counts; found [${counts.join(', ')}]`,
+      );
     }
     return cifarDiracNet({ depth: 3 * counts[0]! + 4, width: stem.shape[0]! / 16, numClasses: classes });
   }
@@ -83,7 +100,9 @@ function specFromTraining(tensors: Record<string, TorchTensor>): ModelSpec {
 function imagenetSpec(counts: number[], w0: number, classes: number): ModelSpec {
   const depth = Object.entries(IMAGENET_BLOCKS).find(([, b]) => b.every((n, i) => 2 * n === counts[i]))?.[0];
   if (!depth || counts.length !== 4) {
-    throw new DataError(`ImageNet checkpoint block counts [${counts.join(', ')}] match neither DiracNet-18 nor DiracNet-34`);
+    throw new DataError(
+      `ImageNet checkpoint block counts [${counts.join(', ')}] match neither DiracNet-18 nor DiracNet-34`,
+    );
   }
   return imagenetDiracNet({ depth: Number(depth), width: w0 / 64, numClasses: classes });
 }
@@ -111,7 +130,9 @@ export function modelFromUpstream(ckpt: TorchCheckpoint): Model {
   if (isFolded(src)) {
     const stem = need(src, 'features.conv.weight', 'folded state_dict');
     const fc = need(src, 'fc.weight', 'folded state_dict');
-    spec = foldSpec(imagenetSpec(blocksPerGroup(Object.keys(src), 'features.'), stem.shape[0]!, fc.shape[0]!));
+    spec = foldSpec(
+      imagenetSpec(blocksPerGroup(Object.keys(src), 'features.'), stem.shape[0]!, fc.shape[0]!),
+    );
     for (const [k, t] of Object.entries(src)) converted.push([k.replace(/^features\./, ''), tensorOf(t, k)]);
   } else {
     spec = specFromTraining(src);
@@ -122,6 +143,10 @@ export function modelFromUpstream(ckpt: TorchCheckpoint): Model {
   }
   checkTensors(spec, Object.fromEntries(converted.map(([n, t]) => [n, t.shape])));
   const epoch = ckpt.extras.epoch;
-  spec.metadata = { importedFrom: 'szagoruyko/diracnets', checkpointFormat: ckpt.format, ...(typeof epoch === 'number' ? { epoch } : {}) };
+  spec.metadata = {
+    importedFrom: 'szagoruyko/diracnets',
+    checkpointFormat: ckpt.format,
+    ...(typeof epoch === 'number' ? { epoch } : {}),
+  };
   return { spec, tensors: toTensorMap(converted) };
 }

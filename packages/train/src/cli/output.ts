@@ -24,12 +24,22 @@ export function reportError(e: unknown): number {
 }
 
 /** Parses a number option with a clear error. */
-export function numberOption(name: string, value: string | undefined, opts: { integer?: boolean; min?: number } = {}): number | undefined {
+export function numberOption(
+  name: string,
+  value: string | undefined,
+  opts: { integer?: boolean; min?: number } = {},
+): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (!Number.isFinite(n) || (opts.integer && !Number.isInteger(n)) || (opts.min !== undefined && n < opts.min)) {
+  if (
+    !Number.isFinite(n) ||
+    (opts.integer && !Number.isInteger(n)) ||
+    (opts.min !== undefined && n < opts.min)
+  ) {
     const what = opts.integer ? 'an integer' : 'a number';
-    throw new UsageError(`--${name} must be ${what}${opts.min !== undefined ? ` >= ${opts.min}` : ''}; got '${value}'`);
+    throw new UsageError(
+      `--${name} must be ${what}${opts.min !== undefined ? ` >= ${opts.min}` : ''}; got '${value}'`,
+    );
   }
   return n;
 }

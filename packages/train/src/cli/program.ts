@@ -8,7 +8,8 @@ function lazy(load: () => Promise<{ run: Action }>) {
   return async (...args: unknown[]) => {
     try {
       const { run } = await load();
-      process.exitCode = (await (run as (...a: unknown[]) => Promise<number | undefined>)(...args)) ?? EXIT.ok;
+      process.exitCode =
+        (await (run as (...a: unknown[]) => Promise<number | undefined>)(...args)) ?? EXIT.ok;
     } catch (e) {
       process.exitCode = reportError(e);
     }
@@ -57,7 +58,9 @@ export function buildProgram(): Command {
 
   program
     .command('import-torch')
-    .description("convert an upstream PyTorch checkpoint (train.py's or a folded ImageNet state_dict) without Python")
+    .description(
+      "convert an upstream PyTorch checkpoint (train.py's or a folded ImageNet state_dict) without Python",
+    )
     .argument('<checkpoint>', '.pth / .pt7 file, zip or legacy format')
     .requiredOption('--out <dir>', 'output model directory')
     .option('--json', 'print a JSON summary')
@@ -111,4 +114,3 @@ export function buildProgram(): Command {
 
   return program;
 }
-

@@ -18,11 +18,19 @@ function formatFields(fields: Record<string, string | number>): string {
 }
 
 /** Starts a progress display for `total` units of work. Plain mode prints at most one line per `everyMs`. */
-export function startProgress(label: string, total: number, options: { everyMs?: number; enabled?: boolean } = {}): Progress {
+export function startProgress(
+  label: string,
+  total: number,
+  options: { everyMs?: number; enabled?: boolean } = {},
+): Progress {
   if (options.enabled === false) return { update() {}, stop() {} };
   if (interactive()) {
     const bar = new cliProgress.SingleBar(
-      { format: `${label} [{bar}] {percentage}% {value}/{total} | {fields} | ETA {eta_formatted}`, hideCursor: true, stream: process.stderr },
+      {
+        format: `${label} [{bar}] {percentage}% {value}/{total} | {fields} | ETA {eta_formatted}`,
+        hideCursor: true,
+        stream: process.stderr,
+      },
       cliProgress.Presets.shades_classic,
     );
     bar.start(total, 0, { fields: '' });
@@ -41,7 +49,9 @@ export function startProgress(label: string, total: number, options: { everyMs?:
       last = now;
       const elapsed = (now - started) / 1000;
       const eta = done > 0 ? Math.round((elapsed * (total - done)) / done) : 0;
-      process.stderr.write(`${label} ${done}/${total} (${Math.floor((100 * done) / total)}%) | ${formatFields(fields)} | ETA ${eta}s\n`);
+      process.stderr.write(
+        `${label} ${done}/${total} (${Math.floor((100 * done) / total)}%) | ${formatFields(fields)} | ETA ${eta}s\n`,
+      );
     },
     stop() {},
   };

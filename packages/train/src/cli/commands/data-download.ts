@@ -18,6 +18,8 @@ export async function run(dataset: string, opts: { out: string; url?: string }):
     },
   });
   (progress as ReturnType<typeof startProgress> | null)?.stop();
-  process.stderr.write(`dirac: ${result.cached ? 'already present' : result.resumed ? 'resumed and verified' : 'downloaded and verified'}: ${result.path} (${result.bytes} bytes, md5 ${archive.md5})\n`);
+  process.stderr.write(
+    `dirac: ${result.cached ? 'already present' : result.resumed ? 'resumed and verified' : 'downloaded and verified'}: ${result.path} (${result.bytes} bytes, md5 ${archive.md5})\n`,
+  );
   return 0;
 }

@@ -19,15 +19,24 @@ interface EvalOptions {
 }
 
 export async function run(opts: EvalOptions): Promise<number> {
-  if (opts.split !== 'train' && opts.split !== 'test') throw new UsageError(`--split must be train or test; got '${opts.split}'`);
-  if (opts.dataset !== 'cifar10' && opts.dataset !== 'cifar100') throw new UsageError(`--dataset must be cifar10 or cifar100; got '${opts.dataset}'`);
+  if (opts.split !== 'train' && opts.split !== 'test')
+    throw new UsageError(`--split must be train or test; got '${opts.split}'`);
+  if (opts.dataset !== 'cifar10' && opts.dataset !== 'cifar100')
+    throw new UsageError(`--dataset must be cifar10 or cifar100; got '${opts.dataset}'`);
   const limit = numberOption('limit', opts.limit, { integer: true, min: 1 });
   const batchSize = numberOption('batch-size', opts.batchSize, { integer: true, min: 1 })!;
   await selectBackend(opts.backend, opts.json);
   const model = await loadModelDir(opts.model);
-  const split = await loadCifar(opts.data, { dataset: opts.dataset, split: opts.split, limit, shared: false });
+  const split = await loadCifar(opts.data, {
+    dataset: opts.dataset,
+    split: opts.split,
+    limit,
+    shared: false,
+  });
   if (model.spec.numClasses !== split.classNames.length) {
-    throw new UsageError(`the model has ${model.spec.numClasses} classes but ${opts.dataset} has ${split.classNames.length}`);
+    throw new UsageError(
+      `the model has ${model.spec.numClasses} classes but ${opts.dataset} has ${split.classNames.length}`,
+    );
   }
   const progress = startProgress('eval', split.n, { enabled: !opts.json });
   const result = await evaluate(

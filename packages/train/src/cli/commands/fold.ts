@@ -28,7 +28,9 @@ export async function run(dir: string, opts: FoldOptions): Promise<number> {
   if (!report.ok) {
     disposeModel(training);
     disposeModel(folded);
-    throw new FoldVerificationError(`folded model differs from the training form by ${report.maxRelError.toExponential(3)} relative (tolerance ${tolerance}); nothing written`);
+    throw new FoldVerificationError(
+      `folded model differs from the training form by ${report.maxRelError.toExponential(3)} relative (tolerance ${tolerance}); nothing written`,
+    );
   }
   await saveModelDir(opts.out, folded, { dtypes: opts.fp16 ? ['float32', 'float16'] : ['float32'] });
   if (!opts.json) process.stderr.write(`dirac: folded model written to ${opts.out}\n`);

@@ -17,8 +17,23 @@ export async function run(checkpoint: string, opts: { out: string; json?: boolea
   const model = modelFromUpstream(ckpt);
   await saveModelDir(opts.out, model);
   const s = model.spec;
-  const summary = { out: opts.out, name: s.name, family: s.family, form: s.form, depth: s.depth, width: s.width, numClasses: s.numClasses, params: countParams(s), checkpointFormat: ckpt.format };
-  emit(Boolean(opts.json), summary, () => `imported ${s.name} (${s.family}, ${s.form} form, ${s.numClasses} classes, ${summary.params.toLocaleString('en-US')} parameters) from a ${ckpt.format}-format checkpoint into ${opts.out}`);
+  const summary = {
+    out: opts.out,
+    name: s.name,
+    family: s.family,
+    form: s.form,
+    depth: s.depth,
+    width: s.width,
+    numClasses: s.numClasses,
+    params: countParams(s),
+    checkpointFormat: ckpt.format,
+  };
+  emit(
+    Boolean(opts.json),
+    summary,
+    () =>
+      `imported ${s.name} (${s.family}, ${s.form} form, ${s.numClasses} classes, ${summary.params.toLocaleString('en-US')} parameters) from a ${ckpt.format}-format checkpoint into ${opts.out}`,
+  );
   disposeModel(model);
   return 0;
 }

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
-import * as tf from '@tensorflow/tfjs-core';
 import { disposeModel, forward, ShapeError } from '@dirac/core';
 import { loadModelDir, writeFileAtomic } from '@dirac/core/node';
+import * as tf from '@tensorflow/tfjs-core';
 import { parseNpy, serializeNpy } from '../../io/npy';
 import { selectBackend } from '../backend';
 
@@ -18,7 +18,8 @@ export async function run(opts: PredictOptions): Promise<number> {
   await selectBackend(opts.backend, true);
   const model = await loadModelDir(opts.model);
   const c = model.spec.inputShape[2];
-  if (x.shape[1] !== c) throw new ShapeError(`--input has ${x.shape[1]} channels; the model takes ${c} (layout must be NCHW)`);
+  if (x.shape[1] !== c)
+    throw new ShapeError(`--input has ${x.shape[1]} channels; the model takes ${c} (layout must be NCHW)`);
   const logits = tf.tidy(() => {
     const nhwc = tf.transpose(tf.tensor4d(x.data, x.shape as [number, number, number, number]), [0, 2, 3, 1]);
     return forward(model.spec, model.tensors, nhwc, { mode: 'eval' });

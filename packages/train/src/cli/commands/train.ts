@@ -1,10 +1,18 @@
 import { UsageError } from '@dirac/core';
+import { buildModel } from '@dirac/models';
 import { loadCifar } from '../../data/cifar';
 import { normalizeBatch } from '../../data/normalize';
 import { BatchLoader } from '../../data/prefetch';
 import { splitBatches } from '../../evaluate';
 import type { ScheduleName } from '../../optim/schedules';
-import { DEFAULT_CONFIG, type RunEvent, readRunConfig, type TrainConfig, trainRun } from '../../run';
+import {
+  DEFAULT_CONFIG,
+  prepareRunDir,
+  type RunEvent,
+  readRunConfig,
+  type TrainConfig,
+  trainRun,
+} from '../../run';
 import { selectBackend } from '../backend';
 import { numberOption } from '../output';
 import { interactive, type Progress, startProgress } from '../progress';
@@ -52,24 +60,42 @@ function overrides(o: TrainOptions): Partial<TrainConfig> {
   set('checkpointEvery', int('checkpoint-every', o.checkpointEvery));
   if (o.nesterov) out.nesterov = true;
   if (o.schedule !== undefined) {
-    if (!SCHEDULES.includes(o.schedule as ScheduleName)) throw new UsageError(`--schedule must be one of ${SCHEDULES.join(', ')}; got '${o.schedule}'`);
+    if (!SCHEDULES.includes(o.schedule as ScheduleName))
+      throw new UsageError(`--schedule must be one of ${SCHEDULES.join(', ')}; got '${o.schedule}'`);
     out.schedule = o.schedule as ScheduleName;
   }
   return out;
 }
 
-async function resolveConfig(o: TrainOptions, modelGiven: boolean): Promise<{ config: TrainConfig; runDir: string; resume: boolean }> {
+async function resolveConfig(
+  o: TrainOptions,
+  modelGiven: boolean,
+): Promise<{ config: TrainConfig; runDir: string; resume: boolean }> {
   if (o.resume) {
     const saved = await readRunConfig(o.resume);
     if (modelGiven && o.model !== saved.model) {
-      throw new UsageError(`'${o.resume}' is a run of ${saved.model}, not ${o.model}; drop --model or use another --out`);
+      throw new UsageError(
+        `'${o.resume}' is a run of ${saved.model}, not ${o.model}; drop --model or use another --out`,
+      );
     }
-    return { config: { ...saved, ...overrides(o), ...(o.data ? { data: o.data } : {}) }, runDir: o.resume, resume: true };
+    return {
+      config: { ...saved, ...overrides(o), ...(o.data ? { data: o.data } : {}) },
+      runDir: o.resume,
+      resume: true,
+    };
   }
-  if (!o.data) throw new UsageError('--data <folder or .tar.gz> is required (e.g. ../shared/data/cifar-10-binary.tar.gz)');
+  if (!o.data)
+    throw new UsageError(
+      '--data <folder or .tar.gz> is required (e.g. ../shared/data/cifar-10-binary.tar.gz)',
+    );
   if (!o.out) throw new UsageError('--out <run directory> is required');
-  if (o.dataset !== 'cifar10' && o.dataset !== 'cifar100') throw new UsageError(`--dataset must be cifar10 or cifar100; got '${o.dataset}'`);
-  return { config: { ...DEFAULT_CONFIG, model: o.model, dataset: o.dataset, data: o.data, ...overrides(o) }, runDir: o.out, resume: false };
+  if (o.dataset !== 'cifar10' && o.dataset !== 'cifar100')
+    throw new UsageError(`--dataset must be cifar10 or cifar100; got '${o.dataset}'`);
+  return {
+    config: { ...DEFAULT_CONFIG, model: o.model, dataset: o.dataset, data: o.data, ...overrides(o) },
+    runDir: o.out,
+    resume: false,
+  };
 }
 
 function reporter(json: boolean): (e: RunEvent) => void {
@@ -80,10 +106,19 @@ function reporter(json: boolean): (e: RunEvent) => void {
       if (e.type !== 'step' && e.type !== 'eval') process.stdout.write(`${JSON.stringify(e)}\n`);
       return;
     }
-    if (e.type === 'start') line(`dirac: ${e.resumed ? `resuming at epoch ${e.epoch + 1}, step ${e.step}` : 'starting'} (${e.stepsPerEpoch} steps per epoch)`);
+    if (e.type === 'start')
+      line(
+        `dirac: ${e.resumed ? `resuming at epoch ${e.epoch + 1}, step ${e.step}` : 'starting'} (${e.stepsPerEpoch} steps per epoch)`,
+      );
     if (e.type === 'step') {
-      if (!bar) bar = startProgress(`epoch ${e.epoch + 1}`, e.stepsPerEpoch, { everyMs: interactive() ? 0 : 30_000 });
-      bar.update(e.step, { loss: e.loss.toFixed(3), acc: `${(100 * e.top1).toFixed(1)}%`, 'img/s': e.imagesPerSecond.toFixed(1), lr: e.lr.toFixed(4) });
+      if (!bar)
+        bar = startProgress(`epoch ${e.epoch + 1}`, e.stepsPerEpoch, { everyMs: interactive() ? 0 : 30_000 });
+      bar.update(e.step, {
+        loss: e.loss.toFixed(3),
+        acc: `${(100 * e.top1).toFixed(1)}%`,
+        'img/s': e.imagesPerSecond.toFixed(1),
+        lr: e.lr.toFixed(4),
+      });
     }
     if (e.type === 'eval' && bar) {
       bar.stop();
@@ -91,18 +126,40 @@ function reporter(json: boolean): (e: RunEvent) => void {
     }
     if (e.type === 'epoch') {
       const m = e.metrics;
-      line(`epoch ${m.epoch}: train loss ${m.trainLoss.toFixed(4)} top-1 ${(100 * m.trainTop1).toFixed(2)}% | test loss ${m.testLoss.toFixed(4)} top-1 ${(100 * m.testTop1).toFixed(2)}% top-5 ${(100 * m.testTop5).toFixed(2)}% | ${m.imagesPerSecond.toFixed(1)} img/s | ${m.wallTime.toFixed(0)} s`);
+      line(
+        `epoch ${m.epoch}: train loss ${m.trainLoss.toFixed(4)} top-1 ${(100 * m.trainTop1).toFixed(2)}% | test loss ${m.testLoss.toFixed(4)} top-1 ${(100 * m.testTop1).toFixed(2)}% top-5 ${(100 * m.testTop5).toFixed(2)}% | ${m.imagesPerSecond.toFixed(1)} img/s | ${m.wallTime.toFixed(0)} s`,
+      );
     }
-    if (e.type === 'done') line(`dirac: folded model (verified, max rel error ${e.foldError.toExponential(2)}) in ${e.folded}`);
+    if (e.type === 'done')
+      line(`dirac: folded model (verified, max rel error ${e.foldError.toExponential(2)}) in ${e.folded}`);
   };
 }
 
-export async function run(opts: TrainOptions, cmd: { getOptionValueSource(k: string): string | undefined }): Promise<number> {
+export async function run(
+  opts: TrainOptions,
+  cmd: { getOptionValueSource(k: string): string | undefined },
+): Promise<number> {
   const { config, runDir, resume } = await resolveConfig(opts, cmd.getOptionValueSource('model') === 'cli');
+  buildModel(config.model, { dataset: config.dataset });
+  if (!resume) await prepareRunDir(runDir);
   const backend = await selectBackend(opts.backend, false);
-  const train = await loadCifar(config.data, { dataset: config.dataset, split: 'train', limit: config.trainLimit });
-  const test = await loadCifar(config.data, { dataset: config.dataset, split: 'test', limit: config.testLimit, shared: false });
-  const loader = new BatchLoader(train, { batchSize: config.batchSize, augment: true, seed: config.seed, normalize: 'cifar' });
+  const train = await loadCifar(config.data, {
+    dataset: config.dataset,
+    split: 'train',
+    limit: config.trainLimit,
+  });
+  const test = await loadCifar(config.data, {
+    dataset: config.dataset,
+    split: 'test',
+    limit: config.testLimit,
+    shared: false,
+  });
+  const loader = new BatchLoader(train, {
+    batchSize: config.batchSize,
+    augment: true,
+    seed: config.seed,
+    normalize: 'cifar',
+  });
   try {
     await trainRun(
       config,
