@@ -49,7 +49,7 @@ export class TrainableModel {
   ) {
     for (const [name, t] of Object.entries(tensors)) {
       const isBuffer = BUFFER_ROLES.has(name.slice(name.lastIndexOf('.') + 1));
-      const v = tf.variable(t, !isBuffer, name);
+      const v = tf.variable(t, !isBuffer);
       this.variables[name] = v;
       if (!isBuffer) this.trainable[name] = v;
     }

@@ -38,7 +38,7 @@ export class Sgd {
         if (momentum > 0) {
           const buf = this.buffers.get(name);
           if (buf) buf.assign(tf.add(tf.mul(buf, momentum), g));
-          else this.buffers.set(name, tf.variable(tf.clone(g), false, `momentum/${name}`));
+          else this.buffers.set(name, tf.variable(tf.clone(g), false));
           const b = this.buffers.get(name)!;
           update = nesterov ? tf.add(g, tf.mul(b, momentum)) : b;
         }
@@ -56,7 +56,7 @@ export class Sgd {
   load(state: Record<string, tf.Tensor>): void {
     this.dispose();
     for (const [name, t] of Object.entries(state)) {
-      this.buffers.set(name, tf.variable(t, false, `momentum/${name}`));
+      this.buffers.set(name, tf.variable(t, false));
       t.dispose();
     }
   }

@@ -1,0 +1,117 @@
+// Training throughput of a CIFAR DiracNet (training form: Dirac conv + BN) on the default Node backend, against
+// PyTorch CPU on the same network, batch and thread count, measured in the same run, plus a profile of where
+// the time of one step goes.
+//
+//   npm run build && node bench/train-speed.bench.mjs [--model diracnet-34-1] [--batch 128] [--steps 5]
+//
+// PyTorch comes from Debian's python3-torch (/usr/bin/python3); without it that column says n/a.
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import * as tf from '@tensorflow/tfjs-core';
+import { forward, useBackend } from '@dirac/core';
+import { buildModel, initParams } from '@dirac/models';
+import { crossEntropy, TrainableModel } from '@dirac/train';
+
+const arg = (name, dflt) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1] : dflt;
+};
+const modelName = arg('model', 'diracnet-34-1');
+const batch = Number(arg('batch', 128));
+const steps = Number(arg('steps', 5));
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+function timeIt(fn, n) {
+  const times = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    fn();
+    times.push((performance.now() - t0) / 1000);
+  }
+  return median(times);
+}
+
+function measure(name) {
+  const spec = buildModel(name);
+  const init = initParams(spec, 0);
+  const model = new TrainableModel(spec, init, { momentum: 0.9, nesterov: true, weightDecay: 5e-4 });
+  tf.dispose(Object.values(init));
+  const b = {
+    x: Float32Array.from({ length: batch * 32 * 32 * 3 }, () => Math.random() * 2 - 1),
+    y: Int32Array.from({ length: batch }, (_, i) => i % 10),
+    n: batch,
+  };
+  for (let i = 0; i < 2; i++) model.step(b, 0.05);
+  const step = timeIt(() => model.step(b, 0.05), steps);
+  const x = tf.tensor4d(b.x, [batch, 32, 32, 3]);
+  const y = tf.tensor1d(b.y, 'int32');
+  const fwd = timeIt(() => {
+    const kept = [];
+    const out = forward(spec, model.tensors, x, { mode: 'train', onBatchStats: (_n, s) => kept.push(s.mean, s.variance) });
+    out.dataSync();
+    tf.dispose([out, ...kept]);
+  }, steps);
+  const fwdBwd = timeIt(() => {
+    const kept = [];
+    const { value, grads } = tf.variableGrads(() => {
+      const logits = forward(spec, model.tensors, x, { mode: 'train', onBatchStats: (_n, s) => kept.push(s.mean, s.variance) });
+      return crossEntropy(logits, y);
+    }, Object.values(model.trainable));
+    value.dataSync();
+    tf.dispose([value, ...Object.values(grads), ...kept]);
+  }, steps);
+  tf.dispose([x, y]);
+  return { model, b, step, fwd, fwdBwd };
+}
+
+async function kernelProfile(model, b) {
+  const prof = await tf.profile(() => {
+    model.step(b, 0.05);
+  });
+  const by = new Map();
+  for (const k of prof.kernels) {
+    const e = by.get(k.name) ?? { ms: 0, n: 0 };
+    e.ms += Number(k.kernelTimeMs) || 0;
+    e.n++;
+    by.set(k.name, e);
+  }
+  return [...by.entries()].sort((a, c) => c[1].ms - a[1].ms);
+}
+
+function torchReference(name) {
+  const m = /^diracnet-(\d+)-([\d.]+)$/.exec(name);
+  const script = fileURLToPath(new URL('./torch_train_speed.py', import.meta.url));
+  if (!m || !existsSync('/usr/bin/python3')) return null;
+  try {
+    const out = execFileSync('/usr/bin/python3', [script, m[1], m[2], String(batch), String(steps), String(cpus().length)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    return JSON.parse(out.trim().split('\n').pop());
+  } catch {
+    return null;
+  }
+}
+
+const info = await useBackend('auto');
+console.log(`backend: ${info.name} (${info.reason}); ${cpus().length} cores; ${modelName}, batch ${batch}, median of ${steps} steps`);
+const dirac = measure(modelName);
+const plainName = modelName.replace(/^diracnet/, 'plain');
+const plain = plainName !== modelName ? measure(plainName) : null;
+const torch = torchReference(modelName);
+const ips = (s) => (batch / s).toFixed(1);
+const rows = [
+  ['tfjs training form (Dirac conv + BN), full SGD step', dirac.step],
+  ['  forward only (train-mode BN)', dirac.fwd],
+  ['  forward + backward (no update)', dirac.fwdBwd],
+  ...(plain ? [['tfjs plain conv + BN (same net, no Dirac term), full step', plain.step]] : []),
+];
+const base = torch ? torch.imagesPerSecond : null;
+console.log(`\n${'configuration'.padEnd(62)} ${'img/s'.padStart(8)} ${'vs PyTorch'.padStart(11)}`);
+for (const [label, s] of rows) console.log(`${label.padEnd(62)} ${ips(s).padStart(8)} ${base ? (batch / s / base).toFixed(3).padStart(11) : 'n/a'.padStart(11)}`);
+console.log(`${`PyTorch ${torch?.torch ?? ''} CPU, ${torch?.threads ?? '?'} threads, same network`.padEnd(62)} ${base ? base.toFixed(1).padStart(8) : 'n/a'.padStart(8)} ${base ? '1.000'.padStart(11) : ''}`);
+const stepMs = dirac.step * 1000;
+console.log(`\nwhere a step's ${stepMs.toFixed(0)} ms go: forward ${(dirac.fwd * 1000).toFixed(0)} ms, backward ${((dirac.fwdBwd - dirac.fwd) * 1000).toFixed(0)} ms, update + running stats ${((dirac.step - dirac.fwdBwd) * 1000).toFixed(0)} ms`);
+console.log('\nkernels of one step (tf.profile; kernels called inside the custom gradient kernels are counted in both):');
+for (const [name, e] of (await kernelProfile(dirac.model, dirac.b)).slice(0, 16)) console.log(`  ${name.padEnd(26)} ${e.ms.toFixed(1).padStart(8)} ms ${String(e.n).padStart(6)} calls`);
+process.exit(0);
