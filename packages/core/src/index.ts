@@ -11,6 +11,7 @@ export {
 export { type ConvEpilogue, type ConvGeometry, convNd } from './conv';
 export { diracDelta, diracWeight, ncrelu, normalizeFilters, tiledDiracDelta } from './dirac';
 export * from './errors';
+export { resizeBilinearOpenCV, resizeCore, roundHalfEven } from './image/resize';
 export { countParams, disposeModel, fold, foldSpec, verifyFold } from './fold';
 export { type ForwardOptions, forward, requireTensor } from './forward';
 export * from './io/model-bytes';
