@@ -9,10 +9,10 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import * as tf from '@tensorflow/tfjs-core';
 import { forward, useBackend } from '@dirac/core';
 import { buildModel, initParams } from '@dirac/models';
 import { crossEntropy, TrainableModel } from '@dirac/train';
+import * as tf from '@tensorflow/tfjs-core';
 
 const arg = (name, dflt) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -50,14 +50,20 @@ function measure(name) {
   const y = tf.tensor1d(b.y, 'int32');
   const fwd = timeIt(() => {
     const kept = [];
-    const out = forward(spec, model.tensors, x, { mode: 'train', onBatchStats: (_n, s) => kept.push(s.mean, s.variance) });
+    const out = forward(spec, model.tensors, x, {
+      mode: 'train',
+      onBatchStats: (_n, s) => kept.push(s.mean, s.variance),
+    });
     out.dataSync();
     tf.dispose([out, ...kept]);
   }, steps);
   const fwdBwd = timeIt(() => {
     const kept = [];
     const { value, grads } = tf.variableGrads(() => {
-      const logits = forward(spec, model.tensors, x, { mode: 'train', onBatchStats: (_n, s) => kept.push(s.mean, s.variance) });
+      const logits = forward(spec, model.tensors, x, {
+        mode: 'train',
+        onBatchStats: (_n, s) => kept.push(s.mean, s.variance),
+      });
       return crossEntropy(logits, y);
     }, Object.values(model.trainable));
     value.dataSync();
@@ -86,7 +92,11 @@ function torchReference(name) {
   const script = fileURLToPath(new URL('./torch_train_speed.py', import.meta.url));
   if (!m || !existsSync('/usr/bin/python3')) return null;
   try {
-    const out = execFileSync('/usr/bin/python3', [script, m[1], m[2], String(batch), String(steps), String(cpus().length)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const out = execFileSync(
+      '/usr/bin/python3',
+      [script, m[1], m[2], String(batch), String(steps), String(cpus().length)],
+      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] },
+    );
     return JSON.parse(out.trim().split('\n').pop());
   } catch {
     return null;
@@ -94,7 +104,9 @@ function torchReference(name) {
 }
 
 const info = await useBackend('auto');
-console.log(`backend: ${info.name} (${info.reason}); ${cpus().length} cores; ${modelName}, batch ${batch}, median of ${steps} steps`);
+console.log(
+  `backend: ${info.name} (${info.reason}); ${cpus().length} cores; ${modelName}, batch ${batch}, median of ${steps} steps`,
+);
 const dirac = measure(modelName);
 const plainName = modelName.replace(/^diracnet/, 'plain');
 const plain = plainName !== modelName ? measure(plainName) : null;
@@ -108,10 +120,20 @@ const rows = [
 ];
 const base = torch ? torch.imagesPerSecond : null;
 console.log(`\n${'configuration'.padEnd(62)} ${'img/s'.padStart(8)} ${'vs PyTorch'.padStart(11)}`);
-for (const [label, s] of rows) console.log(`${label.padEnd(62)} ${ips(s).padStart(8)} ${base ? (batch / s / base).toFixed(3).padStart(11) : 'n/a'.padStart(11)}`);
-console.log(`${`PyTorch ${torch?.torch ?? ''} CPU, ${torch?.threads ?? '?'} threads, same network`.padEnd(62)} ${base ? base.toFixed(1).padStart(8) : 'n/a'.padStart(8)} ${base ? '1.000'.padStart(11) : ''}`);
+for (const [label, s] of rows)
+  console.log(
+    `${label.padEnd(62)} ${ips(s).padStart(8)} ${base ? (batch / s / base).toFixed(3).padStart(11) : 'n/a'.padStart(11)}`,
+  );
+console.log(
+  `${`PyTorch ${torch?.torch ?? ''} CPU, ${torch?.threads ?? '?'} threads, same network`.padEnd(62)} ${base ? base.toFixed(1).padStart(8) : 'n/a'.padStart(8)} ${base ? '1.000'.padStart(11) : ''}`,
+);
 const stepMs = dirac.step * 1000;
-console.log(`\nwhere a step's ${stepMs.toFixed(0)} ms go: forward ${(dirac.fwd * 1000).toFixed(0)} ms, backward ${((dirac.fwdBwd - dirac.fwd) * 1000).toFixed(0)} ms, update + running stats ${((dirac.step - dirac.fwdBwd) * 1000).toFixed(0)} ms`);
-console.log('\nkernels of one step (tf.profile; kernels called inside the custom gradient kernels are counted in both):');
-for (const [name, e] of (await kernelProfile(dirac.model, dirac.b)).slice(0, 16)) console.log(`  ${name.padEnd(26)} ${e.ms.toFixed(1).padStart(8)} ms ${String(e.n).padStart(6)} calls`);
+console.log(
+  `\nwhere a step's ${stepMs.toFixed(0)} ms go: forward ${(dirac.fwd * 1000).toFixed(0)} ms, backward ${((dirac.fwdBwd - dirac.fwd) * 1000).toFixed(0)} ms, update + running stats ${((dirac.step - dirac.fwdBwd) * 1000).toFixed(0)} ms`,
+);
+console.log(
+  '\nkernels of one step (tf.profile; kernels called inside the custom gradient kernels are counted in both):',
+);
+for (const [name, e] of (await kernelProfile(dirac.model, dirac.b)).slice(0, 16))
+  console.log(`  ${name.padEnd(26)} ${e.ms.toFixed(1).padStart(8)} ms ${String(e.n).padStart(6)} calls`);
 process.exit(0);

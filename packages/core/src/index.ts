@@ -11,9 +11,9 @@ export {
 export { type ConvEpilogue, type ConvGeometry, convNd } from './conv';
 export { diracDelta, diracWeight, ncrelu, normalizeFilters, tiledDiracDelta } from './dirac';
 export * from './errors';
-export { resizeBilinearOpenCV, resizeCore, roundHalfEven } from './image/resize';
 export { countParams, disposeModel, fold, foldSpec, verifyFold } from './fold';
 export { type ForwardOptions, forward, requireTensor } from './forward';
+export { resizeBilinearOpenCV, resizeCore, roundHalfEven } from './image/resize';
 export * from './io/model-bytes';
 export * from './io/safetensors';
 export { registerWasmConvGradKernels } from './kernels/wasm-conv-grad';

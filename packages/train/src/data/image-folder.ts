@@ -7,6 +7,7 @@ import { extname, join, relative } from 'node:path';
 import { DataError, resizeBilinearOpenCV, resizeCore, roundHalfEven, UsageError } from '@dirac/core';
 
 export { resizeBilinearOpenCV };
+
 import { Rng } from './rng';
 
 // ---------------------------------------------------------------------------------------------------------
