@@ -57,7 +57,7 @@ export function batchNormTraining(
     const invStd = tf.rsqrt(tf.add(variance, p.eps));
     const xhat = tf.mul(centred, invStd);
     stats = { mean: tf.keep(mean), variance: tf.keep(variance) };
-    save([xhat, invStd, gamma as tf.Tensor]);
+    (save as tf.GradSaveFunc)([xhat, invStd, gamma as tf.Tensor]);
     return {
       value: tf.add(tf.mul(xhat, gamma as tf.Tensor), beta as tf.Tensor),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {

@@ -28,8 +28,11 @@ import { curvesSvg, svgToPng } from './plots';
 /** Everything that defines a training run; stored in run.json and restored on resume. */
 export interface TrainConfig {
   model: string;
-  dataset: 'cifar10' | 'cifar100';
+  /** CIFAR-10/100, or an ImageNet-style folder with `train/` and `val/` subfolders of class folders. */
+  dataset: 'cifar10' | 'cifar100' | 'imagefolder';
   data: string;
+  /** Classes of an image-folder dataset (from its folders). */
+  numClasses?: number;
   epochs: number;
   batchSize: number;
   lr: number;
@@ -127,6 +130,12 @@ interface RunState extends CheckpointState {
   partial: { lossSum: number; correct: number; n: number; seconds: number };
 }
 
+/** The training-form spec a run trains. */
+export function specFor(config: Pick<TrainConfig, 'model' | 'dataset' | 'numClasses'>) {
+  const dataset = config.dataset === 'imagefolder' ? 'imagenet' : config.dataset;
+  return buildModel(config.model, { dataset, numClasses: config.numClasses });
+}
+
 /** Creates a new run directory, refusing one that already holds a run. */
 export async function prepareRunDir(runDir: string): Promise<void> {
   await mkdir(runDir, { recursive: true }).catch((e: Error) => {
@@ -180,7 +189,7 @@ export async function trainRun(
   options: { resume?: boolean; backend?: BackendInfo; onEvent?: (e: RunEvent) => void } = {},
 ): Promise<EpochMetrics[]> {
   const emit = options.onEvent ?? (() => {});
-  const spec = buildModel(config.model, { dataset: config.dataset });
+  const spec = specFor(config);
   spec.labels = data.classNames;
   let state: RunState;
   let tensors: TensorMap;

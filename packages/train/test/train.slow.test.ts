@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { cifarArchive, cliPath, dirac, hasCifar, tempDir } from './cli-helpers';
+import { cifarArchive, cliPath, dirac, hasCifar, sharedData, tempDir } from './cli-helpers';
 
 const metrics = (dir: string) =>
   readFileSync(join(dir, 'metrics.jsonl'), 'utf8')
@@ -173,5 +173,68 @@ describe.skipIf(!hasCifar)('training on real CIFAR-10 (needs ../shared/data)', (
     const r2 = await dirac(['train', '--resume', out, '--model', 'diracnet-16-1']);
     expect(r2.code).toBe(2);
     expect(r2.stderr).toMatch(/is a run of diracnet-10-0.25/);
+  });
+});
+
+const samples = join(sharedData, 'imagenet-samples-100');
+
+describe.skipIf(!existsSync(samples))('training on an ImageNet-style folder (needs ../shared/data)', () => {
+  it('trains, evaluates and folds a small ImageNet DiracNet from class folders of real JPEGs', async () => {
+    const labels = JSON.parse(readFileSync(join(samples, 'labels.json'), 'utf8')) as
+      | Record<string, { name: string }>
+      | { file: string; name: string }[];
+    const files = readdirSync(join(samples, 'images')).sort();
+    expect(files.length).toBeGreaterThan(8);
+    expect(labels).toBeDefined();
+    const root = tempDir();
+    // Two made-up classes of real photographs, copied at test time (nothing from ../shared is committed).
+    files.slice(0, 12).forEach((f, i) => {
+      for (const split of ['train', 'val']) {
+        const dir = join(root, split, i % 2 ? 'odd' : 'even');
+        mkdirSync(dir, { recursive: true });
+        if (split === 'train' || i < 4)
+          copyFileSync(join(samples, 'images', f), join(dir, `${i}${f.slice(f.lastIndexOf('.'))}`));
+      }
+    });
+    const out = join(root, 'run');
+    const r = await dirac(
+      [
+        'train',
+        '--model',
+        'diracnet-18',
+        '--dataset',
+        'imagefolder',
+        '--data',
+        root,
+        '--out',
+        out,
+        '--epochs',
+        '1',
+        '--batch-size',
+        '4',
+        '--lr',
+        '0.01',
+      ],
+      { timeoutMs: 600_000 },
+    );
+    expect(r.code, r.stderr).toBe(0);
+    const [m] = metrics(out);
+    expect(m).toMatchObject({ epoch: 1, trainImages: 12, testImages: 4 });
+    const spec = JSON.parse(readFileSync(join(out, 'folded', 'model.json'), 'utf8'));
+    expect(spec).toMatchObject({ family: 'imagenet', numClasses: 2, labels: ['even', 'odd'] });
+    const ev = await dirac([
+      'eval',
+      '--model',
+      join(out, 'folded'),
+      '--dataset',
+      'imagefolder',
+      '--data',
+      root,
+      '--split',
+      'val',
+      '--json',
+    ]);
+    expect(ev.code, ev.stderr).toBe(0);
+    expect(JSON.parse(ev.stdout).n).toBe(4);
   });
 });

@@ -48,6 +48,17 @@ export function buildProgram(): Command {
     .action(lazy(() => import('./commands/fold')));
 
   program
+    .command('export')
+    .description('export a folded model directory as ONNX (input NCHW) or a TF.js graph model (input NHWC)')
+    .argument('<dir>', 'folded model directory (run dirac fold first)')
+    .requiredOption('--format <name>', 'onnx | tfjs')
+    .requiredOption('--out <path>', 'output file (onnx) or folder (tfjs: model.json + weight shards)')
+    .option('--opset <n>', 'ONNX opset, 13 to 21 (default 17)')
+    .option('--shard-mb <n>', 'tfjs: largest weight shard in MiB (default: one shard)')
+    .option('--json', 'print a JSON summary')
+    .action(lazy(() => import('./commands/export')));
+
+  program
     .command('predict')
     .description('logits for a .npy batch (float32 NCHW, already normalized)')
     .requiredOption('--model <dir>', 'model directory (either form)')
@@ -70,8 +81,8 @@ export function buildProgram(): Command {
     .command('train')
     .description('train a network on CIFAR-10/100 (folder or .tar.gz), resumable')
     .option('--model <name>', 'network name', 'diracnet-34-1')
-    .option('--dataset <name>', 'cifar10 | cifar100', 'cifar10')
-    .option('--data <path>', 'dataset folder or .tar.gz')
+    .option('--dataset <name>', 'cifar10 | cifar100 | imagefolder (a folder with train/ and val/)', 'cifar10')
+    .option('--data <path>', 'dataset folder or .tar.gz (imagefolder: the folder holding train/ and val/)')
     .option('--out <dir>', 'run directory')
     .option('--resume <dir>', 'continue the run in this directory')
     .option('--epochs <n>', 'epochs')
@@ -94,9 +105,12 @@ export function buildProgram(): Command {
     .command('eval')
     .description('top-1/top-5 and loss of a model directory on a dataset split')
     .requiredOption('--model <dir>', 'model directory (either form)')
-    .requiredOption('--data <path>', 'dataset folder or .tar.gz')
-    .option('--dataset <name>', 'cifar10 | cifar100', 'cifar10')
-    .option('--split <name>', 'train | test', 'test')
+    .requiredOption(
+      '--data <path>',
+      'dataset folder or .tar.gz (imagefolder: the folder holding train/ and val/)',
+    )
+    .option('--dataset <name>', 'cifar10 | cifar100 | imagefolder', 'cifar10')
+    .option('--split <name>', 'train | test | val', 'test')
     .option('--limit <n>', 'first N images only')
     .option('--batch-size <n>', 'batch size', '100')
     .option('--backend <name>', backendHelp, 'auto')

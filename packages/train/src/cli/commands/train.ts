@@ -1,6 +1,7 @@
+import { join } from 'node:path';
 import { UsageError } from '@dirac/core';
-import { buildModel } from '@dirac/models';
 import { loadCifar } from '../../data/cifar';
+import { ImageFolder } from '../../data/image-folder';
 import { normalizeBatch } from '../../data/normalize';
 import { BatchLoader } from '../../data/prefetch';
 import { splitBatches } from '../../evaluate';
@@ -8,8 +9,10 @@ import type { ScheduleName } from '../../optim/schedules';
 import {
   DEFAULT_CONFIG,
   prepareRunDir,
+  type RunData,
   type RunEvent,
   readRunConfig,
+  specFor,
   type TrainConfig,
   trainRun,
 } from '../../run';
@@ -40,6 +43,7 @@ interface TrainOptions {
 }
 
 const SCHEDULES: ScheduleName[] = ['step', 'cosine', 'onecycle'];
+const DATASETS = ['cifar10', 'cifar100', 'imagefolder'];
 
 function overrides(o: TrainOptions): Partial<TrainConfig> {
   const out: Partial<TrainConfig> = {};
@@ -89,10 +93,12 @@ async function resolveConfig(
       '--data <folder or .tar.gz> is required (e.g. ../shared/data/cifar-10-binary.tar.gz)',
     );
   if (!o.out) throw new UsageError('--out <run directory> is required');
-  if (o.dataset !== 'cifar10' && o.dataset !== 'cifar100')
-    throw new UsageError(`--dataset must be cifar10 or cifar100; got '${o.dataset}'`);
+  if (!DATASETS.includes(o.dataset)) {
+    throw new UsageError(`--dataset must be one of ${DATASETS.join(', ')}; got '${o.dataset}'`);
+  }
+  const dataset = o.dataset as TrainConfig['dataset'];
   return {
-    config: { ...DEFAULT_CONFIG, model: o.model, dataset: o.dataset, data: o.data, ...overrides(o) },
+    config: { ...DEFAULT_CONFIG, model: o.model, dataset, data: o.data, ...overrides(o) },
     runDir: o.out,
     resume: false,
   };
@@ -140,9 +146,54 @@ export async function run(
   cmd: { getOptionValueSource(k: string): string | undefined },
 ): Promise<number> {
   const { config, runDir, resume } = await resolveConfig(opts, cmd.getOptionValueSource('model') === 'cli');
-  buildModel(config.model, { dataset: config.dataset });
-  if (!resume) await prepareRunDir(runDir);
-  const backend = await selectBackend(opts.backend, false);
+  specFor(config);
+  const data = await openData(config);
+  try {
+    if (config.dataset === 'imagefolder') config.numClasses = data.classNames.length;
+    specFor(config);
+    if (!resume) await prepareRunDir(runDir);
+    const backend = await selectBackend(opts.backend, false);
+    await trainRun(config, runDir, data, { resume, backend, onEvent: reporter(Boolean(opts.json)) });
+  } finally {
+    await data.close();
+  }
+  return 0;
+}
+
+/** Opens the training and evaluation data of a run (CIFAR split files, or train/ and val/ image folders). */
+async function openData(config: TrainConfig): Promise<RunData & { close(): Promise<void> }> {
+  if (config.dataset === 'imagefolder') {
+    const [train, val] = await Promise.all([
+      ImageFolder.open(join(config.data, 'train')),
+      ImageFolder.open(join(config.data, 'val')),
+    ]);
+    const loader = new BatchLoader(train, {
+      batchSize: config.batchSize,
+      augment: true,
+      seed: config.seed,
+      normalize: 'imagenet',
+      limit: config.trainLimit,
+    });
+    const evalLoader = new BatchLoader(val, {
+      batchSize: config.batchSize,
+      augment: false,
+      shuffle: false,
+      seed: 0,
+      normalize: 'imagenet',
+      limit: config.testLimit,
+    });
+    return {
+      train: loader,
+      test: () => evalLoader.epochBatches(0),
+      testSize: evalLoader.size,
+      trainSize: loader.size,
+      classNames: train.classNames,
+      close: async () => {
+        await loader.close();
+        await evalLoader.close();
+      },
+    };
+  }
   const train = await loadCifar(config.data, {
     dataset: config.dataset,
     split: 'train',
@@ -160,21 +211,12 @@ export async function run(
     seed: config.seed,
     normalize: 'cifar',
   });
-  try {
-    await trainRun(
-      config,
-      runDir,
-      {
-        train: loader,
-        test: () => splitBatches(test, 500, (src, out) => normalizeBatch(src, 'cifar', out), 32 * 32 * 3),
-        testSize: test.n,
-        trainSize: loader.size,
-        classNames: train.classNames,
-      },
-      { resume, backend, onEvent: reporter(Boolean(opts.json)) },
-    );
-  } finally {
-    await loader.close();
-  }
-  return 0;
+  return {
+    train: loader,
+    test: () => splitBatches(test, 500, (src, out) => normalizeBatch(src, 'cifar', out), 32 * 32 * 3),
+    testSize: test.n,
+    trainSize: loader.size,
+    classNames: train.classNames,
+    close: () => loader.close(),
+  };
 }

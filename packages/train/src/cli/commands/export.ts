@@ -1,0 +1,141 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { disposeModel, UsageError } from '@dirac/core';
+import { loadModelDir, readModelSpec, writeFileAtomic } from '@dirac/core/node';
+import { exportOnnx, ONNX_DEFAULT_OPSET } from '../../export/onnx';
+import { exportTfjsGraphModel } from '../../export/tfjs-graph';
+import { selectBackend } from '../backend';
+import { emit, numberOption } from '../output';
+
+interface ExportOptions {
+  format: string;
+  out: string;
+  opset?: string;
+  shardMb?: string;
+  json?: boolean;
+}
+
+/** What `dirac export` wrote. */
+interface ExportReport {
+  format: 'onnx' | 'tfjs';
+  model: string;
+  out: string;
+  files: { path: string; bytes: number }[];
+  opset?: number;
+}
+
+async function statOrNull(path: string) {
+  return stat(path).catch(() => null);
+}
+
+/**
+ * Writes a graph model folder atomically: every file goes into a temporary sibling folder, which is then
+ * renamed to `out`. A previous export in `out` (a folder with a model.json) is replaced; anything else is
+ * left alone and refused.
+ */
+async function writeTfjsDir(
+  out: string,
+  files: { path: string; data: Uint8Array | string }[],
+): Promise<void> {
+  const existing = await statOrNull(out);
+  if (existing && !existing.isDirectory()) {
+    throw new UsageError(
+      `--out '${out}' is a file; tfjs export writes a folder (model.json + weight shards)`,
+    );
+  }
+  if (existing) {
+    const entries = await readdir(out);
+    if (entries.length > 0 && !entries.includes('model.json')) {
+      throw new UsageError(`--out '${out}' is a non-empty folder that holds no model; choose a new folder`);
+    }
+  }
+  await mkdir(dirname(out), { recursive: true });
+  const tag = randomBytes(6).toString('hex');
+  const tmp = join(dirname(out), `.${basename(out)}.${tag}.tmp`);
+  const old = join(dirname(out), `.${basename(out)}.${tag}.old`);
+  try {
+    await mkdir(tmp);
+    for (const f of files) await writeFile(join(tmp, f.path), f.data, { flush: true });
+    if (existing) await rename(out, old);
+    try {
+      await rename(tmp, out);
+    } catch (e) {
+      if (existing) await rename(old, out);
+      throw e;
+    }
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+    await rm(old, { recursive: true, force: true });
+  }
+}
+
+export async function run(dir: string, opts: ExportOptions): Promise<number> {
+  const format = opts.format;
+  if (format !== 'onnx' && format !== 'tfjs') {
+    throw new UsageError(`--format must be onnx or tfjs; got '${format}'`);
+  }
+  const opset = numberOption('opset', opts.opset, { integer: true, min: 1 });
+  if (opset !== undefined && format !== 'onnx') throw new UsageError('--opset applies to --format onnx only');
+  const shardMb = numberOption('shard-mb', opts.shardMb, { min: Number.MIN_VALUE });
+  if (shardMb !== undefined && format !== 'tfjs')
+    throw new UsageError('--shard-mb applies to --format tfjs only');
+  const spec = await readModelSpec(dir);
+  if (spec.form !== 'folded') {
+    throw new UsageError(
+      `'${dir}' holds a ${spec.form}-form model; run 'dirac fold ${dir} --out <folder>' first and export the folded folder`,
+    );
+  }
+  // Export only reads tensors back: the plain JS backend is enough and starts at once.
+  await selectBackend('cpu', true);
+  const out = resolve(opts.out);
+  if (format === 'onnx' && (await statOrNull(out))?.isDirectory()) {
+    throw new UsageError(`--out '${opts.out}' is a folder; onnx export writes one file (e.g. model.onnx)`);
+  }
+  const model = await loadModelDir(dir);
+  let report: ExportReport;
+  try {
+    if (format === 'onnx') {
+      const bytes = exportOnnx(model, opset === undefined ? {} : { opset });
+      await mkdir(dirname(out), { recursive: true });
+      await writeFileAtomic(out, bytes);
+      report = {
+        format,
+        model: spec.name,
+        out,
+        files: [{ path: out, bytes: bytes.byteLength }],
+        opset: opset ?? ONNX_DEFAULT_OPSET,
+      };
+    } else {
+      const exported = exportTfjsGraphModel(
+        model,
+        shardMb === undefined ? {} : { shardBytes: Math.max(1, Math.round(shardMb * 1024 * 1024)) },
+      );
+      const files = [
+        { path: 'model.json', data: `${JSON.stringify(exported.modelJson)}\n` },
+        ...exported.shards.map((s) => ({ path: s.path, data: s.data })),
+      ];
+      await writeTfjsDir(out, files);
+      report = {
+        format,
+        model: spec.name,
+        out,
+        files: files.map((f) => ({
+          path: join(out, f.path),
+          bytes: typeof f.data === 'string' ? Buffer.byteLength(f.data) : f.data.byteLength,
+        })),
+      };
+    }
+  } finally {
+    disposeModel(model);
+  }
+  const total = report.files.reduce((n, f) => n + f.bytes, 0);
+  emit(Boolean(opts.json), report, () =>
+    [
+      `exported ${spec.name} (${format === 'onnx' ? `ONNX opset ${report.opset}, input NCHW` : 'TF.js graph model, input NHWC'}) to ${report.out}`,
+      ...report.files.map((f) => `  ${f.path}  ${f.bytes.toLocaleString('en-US')} bytes`),
+      `  total ${total.toLocaleString('en-US')} bytes`,
+    ].join('\n'),
+  );
+  return 0;
+}
