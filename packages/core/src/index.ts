@@ -1,3 +1,4 @@
+export { wasmHeapViews } from './backend/heap';
 export { type BackendRequest, type UseBackendOptions, useBackend } from './backend/use-backend';
 export { prepareWasmThreads, wasmThreadsCount } from './backend/wasm-threads';
 export {

@@ -58,8 +58,9 @@ const wasmAttempt =
   async () => {
     let threadNote = '';
     try {
-      if (isNode && !tf.findBackend('wasm')) threadNote = (await prepareWasmThreads(threads)).reason;
       await import('@tensorflow/tfjs-backend-wasm');
+      // Safe to call every time: once the backend has started it reports the threads it really has.
+      if (isNode) threadNote = (await prepareWasmThreads(threads)).reason;
       registerWasmConvGradKernels();
     } catch (e) {
       return { ok: false, why: `wasm backend unavailable (${errorText(e)})` };

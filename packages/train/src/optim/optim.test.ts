@@ -65,3 +65,41 @@ describe('SGD', () => {
     tf.dispose([w, bias, g.w, g.bias]);
   });
 });
+
+describe('SGD on wasm (in-place heap path)', () => {
+  it('gives the same parameters and momentum as the tf-ops path, and leaks nothing', async () => {
+    const { useBackend, wasmHeapViews } = await import('@dirac/core');
+    const variable = (t: tf.Tensor) => {
+      const v = tf.variable(t);
+      t.dispose();
+      return v;
+    };
+    const run = (steps: number) => {
+      const w = variable(
+        tf.tensor2d([
+          [1, -2, 3],
+          [0.5, 0, -1],
+        ]),
+      );
+      const b = variable(tf.tensor1d([0.5, -0.5, 2]));
+      if (tf.getBackend() === 'wasm') expect(wasmHeapViews([w, b])).not.toBeNull();
+      const sgd = new Sgd({ momentum: 0.9, nesterov: true, weightDecay: 0.05 });
+      for (let i = 0; i < steps; i++) {
+        const g = { w: tf.fill([2, 3], 0.1 * (i + 1)), b: tf.tensor1d([1, -1, 0.5 * i]) };
+        sgd.step({ w, b }, g, 0.1 / (i + 1));
+        tf.dispose(Object.values(g));
+      }
+      const out = [Array.from(w.dataSync()), Array.from(b.dataSync()), Array.from(sgd.state().w!.dataSync())];
+      sgd.dispose();
+      tf.dispose([w, b]);
+      return out;
+    };
+    const reference = run(4);
+    await useBackend('wasm', { threads: 1 });
+    const before = tf.memory().numTensors;
+    const fast = run(4);
+    expect(tf.memory().numTensors).toBe(before);
+    for (let k = 0; k < 3; k++) fast[k]!.forEach((v, i) => expect(v).toBeCloseTo(reference[k]![i]!, 5));
+    await tf.setBackend('cpu');
+  });
+});

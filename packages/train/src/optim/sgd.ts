@@ -1,3 +1,4 @@
+import { wasmHeapViews } from '@dirac/core';
 import * as tf from '@tensorflow/tfjs-core';
 
 /** Options of {@link Sgd}. */
@@ -32,6 +33,7 @@ export class Sgd {
     for (const [name, w] of Object.entries(params)) {
       const g0 = grads[name];
       if (!g0) continue;
+      if (this.stepInPlace(name, w, g0, lr)) continue;
       tf.tidy(() => {
         const g = weightDecay > 0 && decays(w) ? tf.add(g0, tf.mul(w, weightDecay)) : g0;
         let update = g;
@@ -45,6 +47,35 @@ export class Sgd {
         w.assign(tf.sub(w, tf.mul(update, lr)));
       });
     }
+  }
+
+  /** The same update as {@link step}, as one JavaScript pass over the wasm heap; false when not possible. */
+  private stepInPlace(name: string, w: tf.Variable, g: tf.Tensor, lr: number): boolean {
+    const { momentum, nesterov, weightDecay } = this.options;
+    let buf = this.buffers.get(name);
+    const first = !buf;
+    if (momentum > 0 && !buf) {
+      if (!wasmHeapViews([w, g])) return false;
+      const zeros = tf.zeros(w.shape);
+      buf = tf.variable(zeros, false);
+      zeros.dispose();
+      this.buffers.set(name, buf);
+    }
+    const views = wasmHeapViews(buf ? [w, g, buf] : [w, g], buf ? [w, buf] : [w]);
+    if (!views) return false;
+    const [W, G, B] = views as [Float32Array, Float32Array, Float32Array | undefined];
+    const wd = weightDecay > 0 && decays(w) ? weightDecay : 0;
+    for (let i = 0; i < W.length; i++) {
+      const d = G[i]! + wd * W[i]!;
+      let u = d;
+      if (B) {
+        const b = first ? d : momentum * B[i]! + d;
+        B[i] = b;
+        u = nesterov ? d + momentum * b : b;
+      }
+      W[i] = W[i]! - lr * u;
+    }
+    return true;
   }
 
   /** Momentum buffers for a checkpoint. */

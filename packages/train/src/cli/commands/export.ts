@@ -3,7 +3,7 @@ import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { disposeModel, UsageError } from '@dirac/core';
 import { loadModelDir, readModelSpec, writeFileAtomic } from '@dirac/core/node';
-import { exportOnnx, ONNX_DEFAULT_OPSET } from '../../export/onnx';
+import { exportOnnx, ONNX_DEFAULT_OPSET, ONNX_OPSET_RANGE } from '../../export/onnx';
 import { exportTfjsGraphModel } from '../../export/tfjs-graph';
 import { selectBackend } from '../backend';
 import { emit, numberOption } from '../output';
@@ -70,6 +70,11 @@ async function writeTfjsDir(
   }
 }
 
+/**
+ * `dirac export <dir> --format onnx|tfjs --out <path>`: exports a folded model directory as one ONNX file
+ * (input NCHW) or a TF.js graph-model folder (input NHWC), written atomically. Refuses a training-form
+ * directory.
+ */
 export async function run(dir: string, opts: ExportOptions): Promise<number> {
   const format = opts.format;
   if (format !== 'onnx' && format !== 'tfjs') {
@@ -77,6 +82,11 @@ export async function run(dir: string, opts: ExportOptions): Promise<number> {
   }
   const opset = numberOption('opset', opts.opset, { integer: true, min: 1 });
   if (opset !== undefined && format !== 'onnx') throw new UsageError('--opset applies to --format onnx only');
+  if (opset !== undefined && (opset < ONNX_OPSET_RANGE.min || opset > ONNX_OPSET_RANGE.max)) {
+    throw new UsageError(
+      `--opset must be from ${ONNX_OPSET_RANGE.min} to ${ONNX_OPSET_RANGE.max}; got ${opset}`,
+    );
+  }
   const shardMb = numberOption('shard-mb', opts.shardMb, { min: Number.MIN_VALUE });
   if (shardMb !== undefined && format !== 'tfjs')
     throw new UsageError('--shard-mb applies to --format tfjs only');
