@@ -1,5 +1,6 @@
 export { type CheckpointState, hasCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint';
 export { type Batch, type EvalResult, evaluate, splitBatches } from './evaluate';
+export * from './export';
 export { type StepResult, TrainableModel, TrainingDivergedError } from './loop';
 export { crossEntropy } from './loss';
 export { learningRate, paperMilestones, type ScheduleName, type ScheduleOptions } from './optim/schedules';
