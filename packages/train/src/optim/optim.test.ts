@@ -99,7 +99,9 @@ describe('SGD on wasm (in-place heap path)', () => {
     const before = tf.memory().numTensors;
     const fast = run(4);
     expect(tf.memory().numTensors).toBe(before);
-    for (let k = 0; k < 3; k++) fast[k]!.forEach((v, i) => expect(v).toBeCloseTo(reference[k]![i]!, 5));
+    for (let k = 0; k < 3; k++) {
+      for (const [i, v] of fast[k]!.entries()) expect(v).toBeCloseTo(reference[k]![i]!, 5);
+    }
     await tf.setBackend('cpu');
   });
 });
