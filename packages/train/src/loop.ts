@@ -90,7 +90,9 @@ export class TrainableModel {
           `the loss became ${loss} (learning rate ${lr}); stopping with the last good checkpoint kept — lower --lr`,
         );
       }
-      this.optimizer.step(this.trainable, grads, lr);
+      // tf.variableGrads keys gradients by the engine's variable names, not ours.
+      const byName = Object.fromEntries(Object.entries(this.trainable).map(([n, v]) => [n, grads[v.name]!]));
+      this.optimizer.step(this.trainable, byName, lr);
       this.updateRunningStats(stats);
       tf.dispose([value, ...Object.values(grads)]);
       return { loss, correct: correct!.dataSync()[0]!, n: batch.n };

@@ -49,21 +49,30 @@ export class Sgd {
     }
   }
 
-  /** The same update as {@link step}, as one JavaScript pass over the wasm heap; false when not possible. */
+  /**
+   * The same update as {@link step}, as one JavaScript pass over the wasm heap; false when not possible.
+   * The new weights go to a new tensor (assigned to the variable) rather than over the old data: the wasm
+   * backend caches convolution operators, with their packed filters, by the filter's data id, so writing a
+   * filter in place would leave convolutions running on stale weights.
+   */
   private stepInPlace(name: string, w: tf.Variable, g: tf.Tensor, lr: number): boolean {
     const { momentum, nesterov, weightDecay } = this.options;
+    if (!wasmHeapViews([w, g], [])) return false;
     let buf = this.buffers.get(name);
     const first = !buf;
     if (momentum > 0 && !buf) {
-      if (!wasmHeapViews([w, g])) return false;
       const zeros = tf.zeros(w.shape);
       buf = tf.variable(zeros, false);
       zeros.dispose();
       this.buffers.set(name, buf);
     }
-    const views = wasmHeapViews(buf ? [w, g, buf] : [w, g], buf ? [w, buf] : [w]);
-    if (!views) return false;
-    const [W, G, B] = views as [Float32Array, Float32Array, Float32Array | undefined];
+    const next = tf.zeros(w.shape);
+    const views = wasmHeapViews(buf ? [w, g, next, buf] : [w, g, next], buf ? [next, buf] : [next]);
+    if (!views) {
+      next.dispose();
+      return false;
+    }
+    const [W, G, N, B] = views as [Float32Array, Float32Array, Float32Array, Float32Array | undefined];
     const wd = weightDecay > 0 && decays(w) ? weightDecay : 0;
     for (let i = 0; i < W.length; i++) {
       const d = G[i]! + wd * W[i]!;
@@ -73,8 +82,10 @@ export class Sgd {
         B[i] = b;
         u = nesterov ? d + momentum * b : b;
       }
-      W[i] = W[i]! - lr * u;
+      N[i] = W[i]! - lr * u;
     }
+    w.assign(next);
+    next.dispose();
     return true;
   }
 
