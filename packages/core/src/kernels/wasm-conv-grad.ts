@@ -228,7 +228,10 @@ function nhwcPad(attrs: ConvGradAttrs): ConvGradAttrs['pad'] {
 /* filter gradient                                                                                    */
 /* ------------------------------------------------------------------------------------------------ */
 
-/** dW[a,b,ci,co] = Σ x[n, i·sh + a − pt, j·sw + b − pl, ci] · dy[n,i,j,co], as one forward Conv2D. */
+/**
+ * dW[a,b,ci,co] = Σ x[n, i·sh + a − pt, j·sw + b − pl, ci] · dy[n,i,j,co], as one forward Conv2D.
+ * Internal (exported for tests): tensors must live on the active backend.
+ */
 export function conv2dBackpropFilterNHWC(
   x: tf.Tensor4D,
   dy: tf.Tensor4D,
@@ -351,7 +354,10 @@ function phaseFilter(w: Float32Array, g: Geometry, ph: AxisPlan, pw: AxisPlan): 
   return out;
 }
 
-/** dx for NHWC dy [N, oh, ow, Co] and filter [kh, kw, Ci, Co]. */
+/**
+ * dx for NHWC dy [N, oh, ow, Co] and filter [kh, kw, Ci, Co]. Internal (exported for tests): tensors
+ * must live on the active backend.
+ */
 export function conv2dBackpropInputNHWC(
   inputShape: [number, number, number, number],
   dy: tf.Tensor4D,
