@@ -25,7 +25,9 @@ const batch = {
 describe('TrainableModel.step', () => {
   it('updates every trainable parameter, updates BN running statistics, and lowers the loss', () => {
     const model = tinyModel();
-    const before = Object.fromEntries(Object.entries(model.variables).map(([n, v]) => [n, Array.from(v.dataSync())]));
+    const before = Object.fromEntries(
+      Object.entries(model.variables).map(([n, v]) => [n, Array.from(v.dataSync())]),
+    );
     const first = model.step(batch, 0.05);
     for (const [name, v] of Object.entries(model.variables)) {
       expect(Array.from(v.dataSync()), name).not.toEqual(before[name]);

@@ -109,12 +109,20 @@ interface NodeSetup {
   setThreadsCount: (n: number) => void;
 }
 
+/**
+ * Imports a Node built-in by a computed name, so that browser bundlers (which would try to resolve a literal
+ * `import('node:os')`) leave it alone; this code only runs in Node.
+ */
+function nodeBuiltin<T>(name: string): Promise<T> {
+  return import(/* webpackIgnore: true */ /* @vite-ignore */ name) as Promise<T>;
+}
+
 /** Loads the Node modules and locates the threaded glue and worker script next to tfjs-backend-wasm. */
 async function nodeSetup(): Promise<NodeSetup> {
   const [os, wt, mod, wasm] = await Promise.all([
-    import('node:os'),
-    import('node:worker_threads'),
-    import('node:module'),
+    nodeBuiltin<typeof import('node:os')>('node:os'),
+    nodeBuiltin<typeof import('node:worker_threads')>('node:worker_threads'),
+    nodeBuiltin<typeof import('node:module')>('node:module'),
     import('@tensorflow/tfjs-backend-wasm'),
   ]);
   let base: string | undefined;
