@@ -2,7 +2,7 @@ import type { LayerSpec, ModelSpec } from '@dirac/core';
 import { cifarBlocksPerGroup, cifarWidths } from './cifar';
 import { imagenetBlocks, imagenetWidths } from './imagenet';
 import { bn, conv, head, pad2, relu } from './layers';
-import { CIFAR_PREPROCESSING, IMAGENET_PREPROCESSING } from './preprocessing';
+import { trainingSpec } from './spec';
 
 /** Pre-activation WRN block (upstream's functional WRN): BN → ReLU → conv → BN → ReLU → conv, plus shortcut. */
 function wrnBlock(base: string, cin: number, cout: number, stride: number): LayerSpec[] {
@@ -41,20 +41,15 @@ export function cifarWRN(opts: { depth: number; width: number; numClasses?: numb
     c = w;
   });
   layers.push(bn('bn', c), ...head(c, opts.numClasses ?? 10));
-  return {
-    format: 'dirac-model',
-    formatVersion: 1,
+  return trainingSpec({
     name: `wrn-${opts.depth}-${opts.width}`,
     family: 'cifar',
     arch: 'wrn',
-    form: 'training',
     depth: opts.depth,
     width: opts.width,
     numClasses: opts.numClasses ?? 10,
-    inputShape: [32, 32, 3],
     layers,
-    preprocessing: CIFAR_PREPROCESSING,
-  };
+  });
 }
 
 /** torchvision-style BasicBlock: conv → BN → ReLU → conv → BN, plus shortcut, then ReLU. */
@@ -94,18 +89,13 @@ export function imagenetResNet(opts: { depth: number; width?: number; numClasses
     { type: 'globalAvgPool' },
     { type: 'linear', name: 'fc', inFeatures: c, outFeatures: opts.numClasses ?? 1000 },
   );
-  return {
-    format: 'dirac-model',
-    formatVersion: 1,
+  return trainingSpec({
     name: `resnet-${opts.depth}${width === 1 ? '' : `-w${width}`}`,
     family: 'imagenet',
     arch: 'resnet',
-    form: 'training',
     depth: opts.depth,
     width,
     numClasses: opts.numClasses ?? 1000,
-    inputShape: [224, 224, 3],
     layers,
-    preprocessing: IMAGENET_PREPROCESSING,
-  };
+  });
 }

@@ -1,7 +1,7 @@
 import type { LayerSpec, ModelSpec } from '@dirac/core';
 import { UsageError } from '@dirac/core';
 import { bn, conv, head, maxPool2, plainChainGroup, relu } from './layers';
-import { CIFAR_PREPROCESSING } from './preprocessing';
+import { trainingSpec } from './spec';
 
 /** Options of the CIFAR builders. */
 export interface CifarOptions {
@@ -51,18 +51,13 @@ export function cifarDiracNet(opts: CifarOptions & { dirac?: boolean }): ModelSp
     ...plainChainGroup('group2', w1, w2, 2 * n, dirac),
     ...head(w2, classes),
   ];
-  return {
-    format: 'dirac-model',
-    formatVersion: 1,
+  return trainingSpec({
     name: `${dirac ? 'diracnet' : 'plain'}-${opts.depth}-${opts.width}`,
     family: 'cifar',
     arch: dirac ? 'diracnet' : 'plain',
-    form: 'training',
     depth: opts.depth,
     width: opts.width,
     numClasses: classes,
-    inputShape: [32, 32, 3],
     layers,
-    preprocessing: CIFAR_PREPROCESSING,
-  };
+  });
 }

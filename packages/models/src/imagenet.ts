@@ -2,7 +2,7 @@ import type { LayerSpec, ModelSpec } from '@dirac/core';
 import { UsageError } from '@dirac/core';
 import { checkWidth } from './cifar';
 import { bn, conv, head, maxPool2, pad2, plainChainGroup } from './layers';
-import { IMAGENET_PREPROCESSING } from './preprocessing';
+import { trainingSpec } from './spec';
 
 /** Blocks per group of ResNet-18/34; DiracNets use twice as many single-conv blocks. */
 export const IMAGENET_BLOCKS: Record<number, [number, number, number, number]> = {
@@ -59,18 +59,13 @@ export function imagenetDiracNet(opts: ImagenetOptions & { dirac?: boolean }): M
     c = w;
   });
   layers.push(...head(c, opts.numClasses ?? 1000));
-  return {
-    format: 'dirac-model',
-    formatVersion: 1,
+  return trainingSpec({
     name: `${dirac ? 'diracnet' : 'plain'}-${opts.depth}${width === 1 ? '' : `-w${width}`}`,
     family: 'imagenet',
     arch: dirac ? 'diracnet' : 'plain',
-    form: 'training',
     depth: opts.depth,
     width,
     numClasses: opts.numClasses ?? 1000,
-    inputShape: [224, 224, 3],
     layers,
-    preprocessing: IMAGENET_PREPROCESSING,
-  };
+  });
 }
