@@ -24,16 +24,6 @@ const steps = Number(arg('steps', 5));
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-function timeIt(fn, n) {
-  const times = [];
-  for (let i = 0; i < n; i++) {
-    const t0 = performance.now();
-    fn();
-    times.push((performance.now() - t0) / 1000);
-  }
-  return median(times);
-}
-
 function measure(name) {
   const spec = buildModel(name);
   const init = initParams(spec, 0);
@@ -45,10 +35,9 @@ function measure(name) {
     n: batch,
   };
   for (let i = 0; i < 2; i++) model.step(b, 0.05);
-  const step = timeIt(() => model.step(b, 0.05), steps);
   const x = tf.tensor4d(b.x, [batch, 32, 32, 3]);
   const y = tf.tensor1d(b.y, 'int32');
-  const fwd = timeIt(() => {
+  const fwdOnly = () => {
     const kept = [];
     const out = forward(spec, model.tensors, x, {
       mode: 'train',
@@ -56,8 +45,8 @@ function measure(name) {
     });
     out.dataSync();
     tf.dispose([out, ...kept]);
-  }, steps);
-  const fwdBwd = timeIt(() => {
+  };
+  const fwdBwdOnly = () => {
     const kept = [];
     const { value, grads } = tf.variableGrads(() => {
       const logits = forward(spec, model.tensors, x, {
@@ -68,7 +57,19 @@ function measure(name) {
     }, Object.values(model.trainable));
     value.dataSync();
     tf.dispose([value, ...Object.values(grads), ...kept]);
-  }, steps);
+  };
+  // Interleaved rounds (rotating order), so that load from other processes hits every phase alike.
+  const phases = [() => model.step(b, 0.05), fwdOnly, fwdBwdOnly];
+  const times = phases.map(() => []);
+  for (let r = 0; r < steps; r++) {
+    for (let k = 0; k < phases.length; k++) {
+      const i = (k + r) % phases.length;
+      const t0 = performance.now();
+      phases[i]();
+      times[i].push((performance.now() - t0) / 1000);
+    }
+  }
+  const [step, fwd, fwdBwd] = times.map(median);
   tf.dispose([x, y]);
   return { model, b, step, fwd, fwdBwd };
 }
