@@ -6,7 +6,7 @@ import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportOnnx, ONNX_OPSET_RANGE } from './onnx';
 import { ModelProto } from './onnx-proto';
-import { foldedModel, maxRelError, randomNchw, referenceLogits } from './test-models';
+import { foldedModel, maxRelError, ncreluModel, randomNchw, referenceLogits } from './test-models';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
@@ -141,50 +141,7 @@ describe('exportOnnx', () => {
   });
 
   it('NCReLU (v1 DiracNets) exports as Relu/Neg/Concat', async () => {
-    const spec = structuredClone(buildModel('diracnet-10-1'));
-    const tensors = initParams(spec, 5);
-    const layers = [
-      {
-        type: 'conv',
-        name: 'c0',
-        inChannels: 3,
-        outChannels: 4,
-        kernel: [3, 3],
-        stride: [2, 1],
-        padding: [
-          [0, 1],
-          [2, 1],
-        ],
-        bias: true,
-      },
-      { type: 'ncrelu' },
-      {
-        type: 'conv',
-        name: 'c1',
-        inChannels: 8,
-        outChannels: 6,
-        kernel: [1, 1],
-        stride: [1, 1],
-        padding: [
-          [0, 0],
-          [0, 0],
-        ],
-        bias: false,
-      },
-      { type: 'globalAvgPool' },
-      { type: 'linear', name: 'fc', inFeatures: 6, outFeatures: 10 },
-    ] as Model['spec']['layers'];
-    tf.dispose(Object.values(tensors));
-    const model = keep({
-      spec: { ...spec, form: 'folded', layers },
-      tensors: {
-        'c0.weight': tf.randomNormal([3, 3, 3, 4], 0, 1, 'float32', 1),
-        'c0.bias': tf.randomNormal([4], 0, 1, 'float32', 2),
-        'c1.weight': tf.randomNormal([1, 1, 8, 6], 0, 1, 'float32', 3),
-        'fc.weight': tf.randomNormal([6, 10], 0, 1, 'float32', 4),
-        'fc.bias': tf.randomNormal([10], 0, 1, 'float32', 5),
-      },
-    });
+    const model = keep(ncreluModel());
     const shape = [2, 3, 32, 32];
     const x = randomNchw([2, 3, 32, 32], 9);
     const got = await runOnnx(exportOnnx(model), x, shape);

@@ -33,6 +33,56 @@ export function foldedModel(name: string, options: BuildOptions = {}, seed = 1):
   return folded;
 }
 
+/**
+ * A hand-made folded model with NCReLU (v1 DiracNets) and asymmetric conv padding: conv 3x3 stride [2, 1]
+ * → NCReLU → conv 1x1 (→ ReLU when `reluAfter`) → global average pool → FC to 10 classes.
+ */
+export function ncreluModel(reluAfter = false): Model {
+  const spec = buildModel('diracnet-10-1');
+  const layers = [
+    {
+      type: 'conv',
+      name: 'c0',
+      inChannels: 3,
+      outChannels: 4,
+      kernel: [3, 3],
+      stride: [2, 1],
+      padding: [
+        [0, 1],
+        [2, 1],
+      ],
+      bias: true,
+    },
+    { type: 'ncrelu' },
+    {
+      type: 'conv',
+      name: 'c1',
+      inChannels: 8,
+      outChannels: 6,
+      kernel: [1, 1],
+      stride: [1, 1],
+      padding: [
+        [0, 0],
+        [0, 0],
+      ],
+      bias: false,
+    },
+    ...(reluAfter ? [{ type: 'relu' }] : []),
+    { type: 'globalAvgPool' },
+    { type: 'linear', name: 'fc', inFeatures: 6, outFeatures: 10 },
+  ] as Model['spec']['layers'];
+  return {
+    spec: { ...spec, form: 'folded', layers },
+    tensors: {
+      'c0.weight': tf.randomNormal([3, 3, 3, 4], 0, 1, 'float32', 1),
+      'c0.bias': tf.randomNormal([4], 0, 1, 'float32', 2),
+      'c1.weight': tf.randomNormal([1, 1, 8, 6], 0, 1, 'float32', 3),
+      'fc.weight': tf.randomNormal([6, 10], 0, 1, 'float32', 4),
+      'fc.bias': tf.randomNormal([10], 0, 1, 'float32', 5),
+    },
+  };
+}
+
 /** Seeded standard-normal NCHW input. */
 export function randomNchw(shape: [number, number, number, number], seed = 0): Float32Array {
   return tf.tidy(() => tf.randomNormal(shape, 0, 1, 'float32', seed).dataSync() as Float32Array);

@@ -4,7 +4,14 @@ import { buildModel, initParams } from '@dirac/models';
 import { loadGraphModel } from '@tensorflow/tfjs-converter';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { foldedModel, maxRelError, nchwToNhwc, randomNchw, referenceLogits } from './test-models';
+import {
+  foldedModel,
+  maxRelError,
+  nchwToNhwc,
+  ncreluModel,
+  randomNchw,
+  referenceLogits,
+} from './test-models';
 import { exportTfjsGraphModel, type TfjsGraphModel } from './tfjs-graph';
 
 beforeAll(async () => {
@@ -122,49 +129,7 @@ describe('exportTfjsGraphModel', () => {
   });
 
   it('NCReLU (v1 DiracNets) and asymmetric conv padding', async () => {
-    const spec = buildModel('diracnet-10-1');
-    const layers = [
-      {
-        type: 'conv',
-        name: 'c0',
-        inChannels: 3,
-        outChannels: 4,
-        kernel: [3, 3],
-        stride: [2, 1],
-        padding: [
-          [0, 1],
-          [2, 1],
-        ],
-        bias: true,
-      },
-      { type: 'ncrelu' },
-      {
-        type: 'conv',
-        name: 'c1',
-        inChannels: 8,
-        outChannels: 6,
-        kernel: [1, 1],
-        stride: [1, 1],
-        padding: [
-          [0, 0],
-          [0, 0],
-        ],
-        bias: false,
-      },
-      { type: 'relu' },
-      { type: 'globalAvgPool' },
-      { type: 'linear', name: 'fc', inFeatures: 6, outFeatures: 10 },
-    ] as Model['spec']['layers'];
-    const model = keep({
-      spec: { ...spec, form: 'folded', layers },
-      tensors: {
-        'c0.weight': tf.randomNormal([3, 3, 3, 4], 0, 1, 'float32', 1),
-        'c0.bias': tf.randomNormal([4], 0, 1, 'float32', 2),
-        'c1.weight': tf.randomNormal([1, 1, 8, 6], 0, 1, 'float32', 3),
-        'fc.weight': tf.randomNormal([6, 10], 0, 1, 'float32', 4),
-        'fc.bias': tf.randomNormal([10], 0, 1, 'float32', 5),
-      },
-    });
+    const model = keep(ncreluModel(true));
     const exported = exportTfjsGraphModel(model);
     const ops = exported.modelJson.modelTopology.node.map((n) => n.op);
     expect(ops).toEqual(expect.arrayContaining(['ConcatV2', 'Neg', 'Conv2D', 'Relu']));
