@@ -1,4 +1,9 @@
-export { type ExportOnnxOptions, exportOnnx, ONNX_DEFAULT_OPSET, ONNX_OPSET_RANGE } from './onnx';
+export {
+  type ExportOnnxOptions,
+  exportOnnx,
+  ONNX_DEFAULT_OPSET,
+  ONNX_OPSET_RANGE,
+} from '@dirac/core/onnx';
 export {
   type ExportTfjsOptions,
   exportTfjsGraphModel,

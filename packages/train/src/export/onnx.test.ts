@@ -1,12 +1,25 @@
 import '@tensorflow/tfjs-backend-cpu';
 import { disposeModel, type Model, SpecError, UsageError } from '@dirac/core';
+import {
+  calibrateActivations,
+  exportOnnx,
+  ModelProto,
+  ONNX_OPSET_RANGE,
+  readOnnxMetadata,
+  withOnnxMetadata,
+} from '@dirac/core/onnx';
 import { buildModel, initParams } from '@dirac/models';
 import * as tf from '@tensorflow/tfjs-core';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { exportOnnx, ONNX_OPSET_RANGE } from './onnx';
-import { ModelProto } from './onnx-proto';
-import { foldedModel, maxRelError, ncreluModel, randomNchw, referenceLogits } from './test-models';
+import {
+  foldedModel,
+  maxRelError,
+  nchwToNhwc,
+  ncreluModel,
+  randomNchw,
+  referenceLogits,
+} from './test-models';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
@@ -160,5 +173,99 @@ describe('exportOnnx', () => {
     expect(() => exportOnnx(model, { opset: ONNX_OPSET_RANGE.max + 1 })).toThrow(/opset/);
     expect(() => exportOnnx(model, { opset: 17.5 })).toThrow(UsageError);
     expect(() => exportOnnx(model, { inputName: 'x', outputName: 'x' })).toThrow(UsageError);
+  });
+
+  it('NHWC input layout: a Transpose starts the graph, same logits', async () => {
+    const model = keep(foldedModel('diracnet-10-1', {}, 4));
+    const shape = [3, 3, 32, 32];
+    const x = randomNchw([3, 3, 32, 32], 4);
+    const bytes = exportOnnx(model, { inputLayout: 'NHWC' });
+    const m = decode(bytes);
+    expect(m.graph.node[0]!.opType).toBe('Transpose');
+    expect(dims(m.graph.input[0]!.type.tensorType.shape.dim)).toEqual(['batch', 32, 32, 3]);
+    expect(readOnnxMetadata(bytes).inputLayout).toBe('NHWC');
+    const got = await runOnnx(bytes, nchwToNhwc(x, shape), [3, 32, 32, 3]);
+    expect(maxRelError(got.data, referenceLogits(model, x, shape))).toBeLessThan(1e-4);
+  });
+
+  it('fp16: float16 weights cast to float32 once; half the bytes, logits within float16 rounding', async () => {
+    const model = keep(foldedModel('diracnet-10-1', {}, 5));
+    const shape = [4, 3, 32, 32];
+    const x = randomNchw([4, 3, 32, 32], 5);
+    const fp32 = exportOnnx(model);
+    const fp16 = exportOnnx(model, { quantize: 'fp16' });
+    expect(fp16.byteLength).toBeLessThan(0.56 * fp32.byteLength);
+    const m = ModelProto.toObject(ModelProto.decode(fp16), { longs: Number, defaults: false }) as {
+      graph: { initializer: { dataType: number }[]; node: { opType: string }[] };
+    };
+    expect(new Set(m.graph.initializer.map((i) => i.dataType))).toEqual(new Set([10]));
+    expect(m.graph.node.filter((n) => n.opType === 'Cast').length).toBeGreaterThan(0);
+    expect(JSON.parse(readOnnxMetadata(fp16).quantization!)).toEqual({
+      weights: 'float16',
+      compute: 'float32',
+    });
+    const got = await runOnnx(fp16, x, shape);
+    const err = maxRelError(got.data, referenceLogits(model, x, shape));
+    expect(err).toBeGreaterThan(0);
+    expect(err).toBeLessThan(1e-2);
+  });
+
+  it.each([
+    ['diracnet-10-1', {}, [8, 3, 32, 32]],
+    ['diracnet-18', { width: 0.0625 }, [2, 3, 64, 64]],
+    ['wrn-10-1', {}, [4, 3, 32, 32]],
+  ] as const)(
+    'int8 (QDQ, calibrated) %s: runs in onnxruntime, close to float32',
+    async (name, opts, shape) => {
+      const model = keep(foldedModel(name, opts, 6));
+      const [n, c, h, w] = shape;
+      const calib = [randomNchw([16, c, h, w], 11), randomNchw([16, c, h, w], 12)].map((b) =>
+        tf.tensor4d(nchwToNhwc(b, [16, c, h, w]), [16, h, w, c]),
+      );
+      const table = await calibrateActivations(model, calib);
+      tf.dispose(calib);
+      expect(table.images).toBe(32);
+      expect(table.ranges.input![0]).toBeLessThan(0);
+      const bytes = exportOnnx(model, { quantize: 'int8', calibration: table });
+      const ops = decode(bytes).graph.node.map((x) => x.opType);
+      expect(ops).toContain('QuantizeLinear');
+      expect(ops).toContain('DequantizeLinear');
+      const meta = JSON.parse(readOnnxMetadata(bytes).quantization!);
+      expect(meta).toMatchObject({ format: 'QDQ', calibration: { method: 'minmax', images: 32 } });
+      const x = randomNchw([n, c, h, w], 13);
+      const got = await runOnnx(bytes, x, [...shape]);
+      const want = referenceLogits(model, x, [...shape]);
+      const err = maxRelError(got.data, want);
+      expect(err).toBeGreaterThan(0);
+      expect(err).toBeLessThan(0.15);
+      // Percentile calibration works too and gives (slightly) different ranges.
+      const again = [tf.tensor4d(nchwToNhwc(x, [...shape]), [n, h, w, c])];
+      const pct = await calibrateActivations(model, again, { method: 'percentile', percentile: 99.9 });
+      tf.dispose(again);
+      expect(pct.method).toBe('percentile');
+      const q = await runOnnx(exportOnnx(model, { quantize: 'int8', calibration: pct }), x, [...shape]);
+      expect(maxRelError(q.data, want)).toBeLessThan(0.3);
+    },
+  );
+
+  it('int8 refuses to export without calibration or with a table of another model', async () => {
+    const model = keep(foldedModel('diracnet-10-1', {}, 7));
+    expect(() => exportOnnx(model, { quantize: 'int8' })).toThrow(/calibrat/);
+    expect(() =>
+      exportOnnx(model, { quantize: 'int8', calibration: { method: 'minmax', images: 1, ranges: {} } }),
+    ).toThrow(UsageError);
+    expect(() => exportOnnx(model, { quantize: 'int4' as 'int8' })).toThrow(UsageError);
+  });
+
+  it('withOnnxMetadata adds and replaces entries and keeps the model runnable', async () => {
+    const model = keep(foldedModel('diracnet-10-1', {}, 8));
+    const bytes = exportOnnx(model);
+    const more = withOnnxMetadata(bytes, { name: 'renamed', metrics: '{"top1":0.5}' });
+    const meta = readOnnxMetadata(more);
+    expect(meta).toMatchObject({ name: 'renamed', metrics: '{"top1":0.5}', form: 'folded' });
+    const x = randomNchw([1, 3, 32, 32], 8);
+    const a = await runOnnx(bytes, x, [1, 3, 32, 32]);
+    const b = await runOnnx(more, x, [1, 3, 32, 32]);
+    expect(Array.from(b.data)).toEqual(Array.from(a.data));
   });
 });

@@ -1,7 +1,7 @@
 import { type Model, UsageError } from '@dirac/core';
+import { type ExportOp, lowerModel } from '@dirac/core/onnx';
 import type { io } from '@tensorflow/tfjs-core';
 import { version as packageVersion } from '../../package.json';
-import { type ExportOp, lowerModel } from './lower';
 
 const VERSION: string = packageVersion;
 

@@ -3,7 +3,7 @@ import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { disposeModel, UsageError } from '@dirac/core';
 import { loadModelDir, readModelSpec, writeFileAtomic } from '@dirac/core/node';
-import { exportOnnx, ONNX_DEFAULT_OPSET, ONNX_OPSET_RANGE } from '../../export/onnx';
+import { exportOnnx, ONNX_DEFAULT_OPSET, ONNX_OPSET_RANGE } from '@dirac/core/onnx';
 import { exportTfjsGraphModel } from '../../export/tfjs-graph';
 import { selectBackend } from '../backend';
 import { emit, numberOption } from '../output';

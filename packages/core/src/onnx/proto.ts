@@ -157,7 +157,7 @@ export const onnxRoot: protobuf.Root = protobuf.Root.fromJSON(descriptor);
 export const ModelProto: protobuf.Type = onnxRoot.lookupType('onnx.ModelProto');
 
 /** TensorProto.DataType values the exporter uses. */
-export const OnnxDataType = { FLOAT: 1, INT64: 7 } as const;
+export const OnnxDataType = { FLOAT: 1, UINT8: 2, INT8: 3, INT32: 6, INT64: 7, FLOAT16: 10 } as const;
 
 /** AttributeProto.AttributeType values the exporter uses. */
 export const OnnxAttributeType = { FLOAT: 1, INT: 2, STRING: 3, INTS: 7 } as const;
