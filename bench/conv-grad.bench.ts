@@ -5,8 +5,9 @@
  * Run from the repository root (tsx is not installed; esbuild is):
  *
  *   npx esbuild bench/conv-grad.bench.ts --bundle --platform=node --format=esm --packages=external \
- *     --outfile=bench/out/conv-grad.mjs && node bench/out/conv-grad.mjs
+ *     --outfile=bench/out/conv-grad.mjs && node bench/out/conv-grad.mjs [--json bench/results/conv-grad.json]
  *
+ * With --json, the tables also go to that file for the docs site's benchmark page (bench/results-json.mjs).
  * Each configuration runs in its own child process (the wasm thread count is fixed when the backend
  * starts). Budget: about 1–2 minutes on 2 cores, most of it the cpu backend, which is measured at batch 1
  * because its filter gradient runs at ~0.01 GFLOP/s (its GFLOP/s and images/s barely depend on batch).
@@ -23,6 +24,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '../node_modules/@tensorflow/tfjs-core/dist/register_all_gradients.js';
 import { prepareWasmThreads, wasmThreadsCount } from '../packages/core/src/backend/wasm-threads';
 import { registerWasmConvGradKernels } from '../packages/core/src/kernels/wasm-conv-grad';
+import { jsonOutputPath, writeResultsJson } from './results-json.mjs';
 
 type Config = 'cpu' | 'stock' | 'new1' | 'new2';
 
@@ -309,6 +311,44 @@ async function parent(): Promise<void> {
     ),
   );
   console.log(`\ntotal ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+  const jsonPath = jsonOutputPath();
+  if (jsonPath) {
+    const kHead = ['layer / op', 'cpu', 'wasm stock 1t', 'new 1t', 'new 2t', 'new 1t/cpu', 'new 2t/cpu'];
+    writeResultsJson(jsonPath, {
+      benchmark: 'conv-grad',
+      title: 'Convolution gradients on tfjs-wasm: the kernels of @dirac/core against stock tfjs',
+      command:
+        'npx esbuild bench/conv-grad.bench.ts --bundle --platform=node --format=esm --packages=external ' +
+        `--outfile=bench/out/conv-grad.mjs && node bench/out/conv-grad.mjs --json ${jsonPath}`,
+      baseline: 'the tfjs cpu backend and stock tfjs-wasm kernels, measured in the same run',
+      tables: [
+        {
+          title:
+            `Per kernel, GFLOP/s (wasm batch ${BATCH}, cpu batch ${cpu.batch}; best of several; ` +
+            'fwd = stock Conv2D on every wasm column)',
+          columns: [...kHead, 'new 2t/stock'],
+          rows: kRows,
+        },
+        {
+          title:
+            `Training step (forward + weight gradients of ${DEPTH} 3x3 convs with ReLU), images/s ` +
+            `(wasm batch ${BATCH}, cpu batch ${cpu.batch})`,
+          columns: [
+            'stack',
+            'cpu',
+            'wasm stock 1t',
+            'stock dx + new dw 1t',
+            'new 1t',
+            'new 2t',
+            'new 1t/cpu',
+            'new 2t/cpu',
+          ],
+          rows: sRows,
+        },
+      ],
+    });
+    console.log(`wrote ${jsonPath}`);
+  }
 }
 
 const i = process.argv.indexOf('--child');

@@ -3,6 +3,9 @@
 // the time of one step goes.
 //
 //   npm run build && node bench/train-speed.bench.mjs [--model diracnet-34-1] [--batch 128] [--steps 5]
+//     [--json bench/results/train-speed.json]
+//
+// With --json, the tables also go to that file for the docs site's benchmark page (bench/results-json.mjs).
 //
 // PyTorch comes from Debian's python3-torch (/usr/bin/python3); without it that column says n/a.
 import { execFileSync } from 'node:child_process';
@@ -13,6 +16,7 @@ import { forward, useBackend } from '@dirac/core';
 import { buildModel, initParams } from '@dirac/models';
 import { crossEntropy, TrainableModel } from '@dirac/train';
 import * as tf from '@tensorflow/tfjs-core';
+import { jsonOutputPath, writeResultsJson } from './results-json.mjs';
 
 const arg = (name, dflt) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -21,6 +25,7 @@ const arg = (name, dflt) => {
 const modelName = arg('model', 'diracnet-34-1');
 const batch = Number(arg('batch', 128));
 const steps = Number(arg('steps', 5));
+const jsonPath = jsonOutputPath();
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
@@ -135,6 +140,50 @@ console.log(
 console.log(
   '\nkernels of one step (tf.profile; kernels called inside the custom gradient kernels are counted in both):',
 );
-for (const [name, e] of (await kernelProfile(dirac.model, dirac.b)).slice(0, 16))
+const kernels = (await kernelProfile(dirac.model, dirac.b)).slice(0, 16);
+for (const [name, e] of kernels)
   console.log(`  ${name.padEnd(26)} ${e.ms.toFixed(1).padStart(8)} ms ${String(e.n).padStart(6)} calls`);
+if (jsonPath) {
+  const round = (v, d = 1) => Number(v.toFixed(d));
+  writeResultsJson(jsonPath, {
+    benchmark: 'train-speed',
+    title: `Training speed, ${modelName}, batch ${batch}`,
+    baseline: base
+      ? `PyTorch ${torch.torch} CPU, ${torch.threads} threads, same network, batch and machine, measured in the same run`
+      : 'none: PyTorch (python3-torch) was not available in this run',
+    machine: { backend: `${info.name}${info.threads ? `, ${info.threads} threads` : ''}` },
+    tables: [
+      {
+        title: `Training images/s (median of ${steps} steps)`,
+        columns: ['configuration', 'img/s', 'vs PyTorch'],
+        rows: [
+          ...rows.map(([label, s]) => [
+            label.trim(),
+            round(batch / s),
+            base ? round(batch / s / base, 3) : null,
+          ]),
+          ...(base ? [[`PyTorch ${torch.torch} CPU, ${torch.threads} threads`, round(base), 1]] : []),
+        ],
+        plot: { label: 0, value: 1, unit: 'img/s' },
+      },
+      {
+        title: `Where a step's ${stepMs.toFixed(0)} ms go`,
+        columns: ['phase', 'ms'],
+        rows: [
+          ['forward', round(dirac.fwd * 1000, 0)],
+          ['backward', round((dirac.fwdBwd - dirac.fwd) * 1000, 0)],
+          ['update + running stats', round((dirac.step - dirac.fwdBwd) * 1000, 0)],
+        ],
+        plot: { label: 0, value: 1, unit: 'ms' },
+      },
+      {
+        title:
+          'Kernels of one step (tf.profile; kernels inside the custom gradient kernels are counted twice)',
+        columns: ['kernel', 'ms', 'calls'],
+        rows: kernels.map(([name, e]) => [name, round(e.ms), e.n]),
+      },
+    ],
+  });
+  console.log(`\nwrote ${jsonPath}`);
+}
 process.exit(0);

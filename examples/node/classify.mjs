@@ -30,6 +30,7 @@ export async function main(argv, print = console.log) {
   if (!source || images.length === 0) {
     throw new Error('usage: classify.mjs <model dir | URL | zoo name> <image>... [--topk N] [--fp16]');
   }
+  // #region load
   const model = await load(source, {
     dtype: fp16 ? 'float16' : 'float32',
     onProgress: (p) => {
@@ -37,7 +38,8 @@ export async function main(argv, print = console.log) {
     },
   });
   print(`${model.spec.name} on ${model.backend}${model.backendInfo ? ` (${model.backendInfo.reason})` : ''}`);
-  const results = await model.classify(images, { topk });
+  const results = await model.classify(images, { topk }); // top-k of each image, best first
+  // #endregion load
   results.forEach((top, i) => {
     print(images[i]);
     for (const p of top) print(`  ${p.label.padEnd(14)} ${(100 * p.probability).toFixed(2).padStart(6)}%`);

@@ -2,9 +2,11 @@
  * The browser example: loads a folded DiracNet from a URL and classifies images on the page, or asks
  * ./worker.ts to do the same inside a Web Worker (`?worker=1`).
  */
+// #region imports
 import '@tensorflow/tfjs-backend-webgl';
 import { type DiracClassifier, type ImageInput, load, type ProgressInfo } from '@dirac/infer';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+// #endregion imports
 import { DEFAULT_WASM_PATH, type RunReport, type WorkerRequest } from './shared';
 
 const params = new URLSearchParams(location.search);
@@ -70,16 +72,20 @@ async function inputKinds(model: DiracClassifier<ImageInput>, url: string): Prom
 }
 
 async function onPage(): Promise<void> {
-  setWasmPaths(wasmPath);
+  // #region load
+  setWasmPaths(wasmPath); // where the tfjs .wasm files are served (used by the wasm backend)
   const t0 = performance.now();
   const model: DiracClassifier<ImageInput> = await load(modelUrl, { backend, onProgress });
   const loadMs = performance.now() - t0;
+  // #endregion load
   const results: RunReport['results'] = [];
   let total = 0;
   for (const url of imageUrls) {
     const img = await showImage(url);
     const t1 = performance.now();
-    const top = await model.classify(img);
+    // #region classify
+    const top = await model.classify(img); // [{ label, index, probability }] × 5, best first
+    // #endregion classify
     total += performance.now() - t1;
     results.push({ image: url, top });
   }
@@ -105,7 +111,9 @@ async function onPage(): Promise<void> {
 }
 
 async function inWorker(): Promise<void> {
+  // #region worker
   const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+  // #endregion worker
   for (const url of imageUrls) await showImage(url);
   const absolute = (u: string) => new URL(u, location.href).href;
   const request: WorkerRequest = {

@@ -15,6 +15,7 @@ const scope = self as unknown as {
 scope.onmessage = async (e) => {
   const { modelUrl, imageUrls, backend, wasmPath } = e.data;
   try {
+    // #region worker
     setWasmPaths(wasmPath);
     const t0 = performance.now();
     const model = await load(modelUrl, { backend });
@@ -31,6 +32,7 @@ scope.onmessage = async (e) => {
       const top = await model.classify(bitmap);
       total += performance.now() - t1;
       bitmap.close();
+      // #endregion worker
       results.push({ image: url, top });
     }
     model.dispose();

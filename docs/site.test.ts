@@ -1,0 +1,176 @@
+/**
+ * The built docs site: the live demo in headless Chromium (pick an image, see the top-5 of a zoo model, as
+ * Node's @dirac/infer would answer), the zoo table, the benchmark page and the API reference.
+ *
+ * Uses docs/.vitepress/dist, building it (`npm run docs:build`) when it is missing or its zoo copy differs
+ * from zoo/index.json. While the zoo has no entries the demo runs on a random-weights demo model served
+ * as a one-entry zoo; once zoo/index.json lists one, on the first real entry. Skipped without
+ * /usr/bin/chromium.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { useBackend } from '@dirac/core';
+import { load, type Prediction } from '@dirac/infer/node';
+import { type Browser, chromium } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeDemoModel } from '../examples/node/make-demo-model.mjs';
+import { encode, removeDir, serveDir, syntheticRgb, tempDir } from '../packages/infer/test/helpers';
+
+const CHROMIUM = '/usr/bin/chromium';
+const repo = resolve(__dirname, '..');
+const dist = join(__dirname, '.vitepress', 'dist');
+const zooIndex = JSON.parse(readFileSync(join(repo, 'zoo/index.json'), 'utf8')) as {
+  entries: { name: string; path: string }[];
+};
+const realEntry = zooIndex.entries[0];
+
+function npm(args: string[]): Promise<void> {
+  return new Promise((ok, fail) => {
+    const child = spawn('npm', args, { cwd: repo, stdio: ['ignore', 'inherit', 'inherit'] });
+    child.on('error', fail);
+    child.on('close', (code) => (code === 0 ? ok() : fail(new Error(`npm ${args.join(' ')}: exit ${code}`))));
+  });
+}
+
+/** Whether the built site is there and carries the current zoo. */
+function builtSiteIsCurrent(): boolean {
+  const copy = join(dist, 'zoo', 'index.json');
+  if (!existsSync(join(dist, 'demo.html')) || !existsSync(copy)) return false;
+  return readFileSync(copy, 'utf8') === readFileSync(join(repo, 'zoo/index.json'), 'utf8');
+}
+
+interface DemoState {
+  status: string;
+  message: string;
+  model: string;
+  backend: string;
+  top: Prediction[];
+}
+
+describe.skipIf(!existsSync(CHROMIUM))('docs site (chromium)', () => {
+  let work: string;
+  let modelDir: string;
+  let modelName: string;
+  let server: Awaited<ReturnType<typeof serveDir>>;
+  let browser: Browser;
+  let nodeTop: Prediction[];
+
+  beforeAll(async () => {
+    if (!builtSiteIsCurrent()) await npm(['run', 'docs:build']);
+    work = await tempDir('dirac-docs-');
+    const mounts: Record<string, string> = {};
+    if (realEntry) {
+      modelName = realEntry.name;
+      modelDir = join(repo, 'zoo', realEntry.path);
+    } else {
+      // No zoo entry yet: a one-entry zoo with a random-weights model, served where the site's zoo is.
+      modelName = 'cifar10/demo-random';
+      modelDir = join(work, 'zoo', 'cifar10', 'demo-random');
+      await useBackend('wasm', { threads: 1 });
+      await makeDemoModel(modelDir, { seed: 3 });
+      const index = {
+        formatVersion: 1,
+        entries: [
+          { name: modelName, dataset: 'cifar10', path: 'cifar10/demo-random', source: 'trained-here' },
+        ],
+      };
+      await writeFile(join(work, 'zoo', 'index.json'), JSON.stringify(index));
+      mounts['/zoo/'] = join(work, 'zoo');
+    }
+    await mkdir(join(work, 'images'), { recursive: true });
+    await writeFile(join(work, 'images', 'x.png'), await encode(syntheticRgb(48, 40, 5), 48, 40, 'png'));
+    await useBackend('wasm', { threads: 1 });
+    const clf = await load(modelDir);
+    nodeTop = (await clf.classify([join(work, 'images', 'x.png')], { topk: 5 }))[0]!;
+    clf.dispose();
+    server = await serveDir(dist, mounts);
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: [
+        '--no-sandbox',
+        '--headless',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+        '--enable-unsafe-swiftshader',
+      ],
+    });
+  }, 600_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+    if (work) await removeDir(work);
+  });
+
+  for (const backend of ['default', 'wasm']) {
+    it(`the demo classifies a picked image (${backend} backend)`, async () => {
+      const page = await browser.newPage();
+      const logs: string[] = [];
+      page.on('console', (m) => logs.push(m.text()));
+      page.on('pageerror', (e) => logs.push(String(e)));
+      await page.goto(`${server.url}/demo.html${backend === 'default' ? '' : `?backend=${backend}`}`);
+      const state = () =>
+        page.evaluate(() => (window as unknown as { __diracDemo?: DemoState }).__diracDemo ?? null);
+      await page.waitForFunction(
+        () =>
+          ['ready', 'error'].includes(
+            (window as unknown as { __diracDemo?: DemoState }).__diracDemo?.status ?? '',
+          ),
+        null,
+        { timeout: 120_000 },
+      );
+      const ready = (await state())!;
+      expect(ready.status, `${ready.message}\n${logs.join('\n')}`).toBe('ready');
+      expect(ready.model).toBe(modelName);
+      if (backend !== 'default') expect(ready.backend).toBe(backend);
+      console.log(`demo: ${ready.model} on ${ready.backend}${ready.message ? ` (${ready.message})` : ''}`);
+      await page.setInputFiles('[data-testid=demo-file]', join(work, 'images', 'x.png'));
+      await page.waitForFunction(
+        () =>
+          ['done', 'error'].includes(
+            (window as unknown as { __diracDemo?: DemoState }).__diracDemo?.status ?? '',
+          ),
+        null,
+        { timeout: 60_000 },
+      );
+      const done = (await state())!;
+      expect(done.status, `${done.message}\n${logs.join('\n')}`).toBe('done');
+      const rows = await page.locator('[data-testid=demo-top5] li .label').allInnerTexts();
+      await page.close();
+      expect(rows).toHaveLength(5);
+      expect(rows).toEqual(done.top.map((p) => p.label));
+      // The same answer as Node on the same file (probabilities within float/decoder tolerance).
+      done.top.forEach((p, i) => {
+        expect(Math.abs(p.probability - nodeTop[i]!.probability)).toBeLessThan(2e-3);
+      });
+      if (nodeTop[0]!.probability - nodeTop[1]!.probability > 5e-3) {
+        expect(done.top[0]!.label).toBe(nodeTop[0]!.label);
+      }
+    });
+  }
+
+  it('the zoo page renders the zoo index', () => {
+    const html = readFileSync(join(dist, 'zoo.html'), 'utf8');
+    if (realEntry) for (const e of zooIndex.entries) expect(html).toContain(e.name);
+    else expect(html).toContain('No entries yet.');
+  });
+
+  it('the benchmark page renders every committed result', () => {
+    const html = readFileSync(join(dist, 'benchmarks.html'), 'utf8');
+    const dir = join(repo, 'bench/results');
+    const files = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.json')) : [];
+    for (const f of files) expect(html).toContain(`bench/results/${f}`);
+    if (files.length === 0) expect(html).toContain('No results committed yet.');
+  });
+
+  it('the API reference has a page per public entry point', () => {
+    for (const m of ['core', 'core/node', 'models', 'train', 'infer', 'infer/node']) {
+      expect(existsSync(join(dist, 'api/@dirac', m, 'index.html')), m).toBe(true);
+    }
+  });
+});

@@ -1,0 +1,90 @@
+/**
+ * Build-time data of the zoo page: zoo/index.json (see `ZooEntry` in @dirac/core), checked and flattened
+ * for the table. An empty index renders "no entries yet"; a malformed one fails the build.
+ */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { defineLoader } from 'vitepress';
+
+const indexFile = fileURLToPath(new URL('../zoo/index.json', import.meta.url));
+
+/** A zoo entry as the table shows it. */
+export interface ZooRow {
+  name: string;
+  dataset: string;
+  arch: string;
+  depth: number;
+  width: number;
+  params: number;
+  top1?: number;
+  top5?: number;
+  metrics: Record<string, number>;
+  bytes: number;
+  dtypes: string[];
+  source: string;
+  /** URL of the entry's model.json on this site (the zoo is copied into the build). */
+  modelJson: string;
+}
+
+export interface ZooData {
+  entries: ZooRow[];
+}
+
+interface RawEntry {
+  name?: unknown;
+  dataset?: unknown;
+  arch?: unknown;
+  depth?: unknown;
+  width?: unknown;
+  path?: unknown;
+  files?: { path: string; bytes: number; dtype?: string }[];
+  params?: unknown;
+  metrics?: Record<string, number>;
+  source?: unknown;
+}
+
+/** Checks and flattens a parsed zoo index. */
+export function zooRows(
+  index: { formatVersion?: unknown; entries?: unknown },
+  where = 'zoo/index.json',
+): ZooRow[] {
+  if (index.formatVersion !== 1) throw new Error(`${where}: formatVersion ${index.formatVersion} is not 1`);
+  if (!Array.isArray(index.entries)) throw new Error(`${where}: "entries" is not an array`);
+  return (index.entries as RawEntry[]).map((e, i) => {
+    for (const key of ['name', 'dataset', 'path', 'source'] as const) {
+      if (typeof e[key] !== 'string') throw new Error(`${where}: entries[${i}].${key} is not a string`);
+    }
+    const files = e.files ?? [];
+    const weights = files.filter((f) => f.dtype);
+    const metrics = e.metrics ?? {};
+    return {
+      name: e.name as string,
+      dataset: e.dataset as string,
+      arch: String(e.arch ?? ''),
+      depth: Number(e.depth),
+      width: Number(e.width),
+      params: Number(e.params),
+      top1: metrics.top1,
+      top5: metrics.top5,
+      metrics,
+      bytes: (weights.length ? weights : files).reduce(
+        (n, f) => (f.dtype === 'float16' ? n : n + (f.bytes ?? 0)),
+        0,
+      ),
+      dtypes: weights.map((f) => f.dtype as string),
+      source: e.source as string,
+      modelJson: `/zoo/${String(e.path).replace(/^\/+|\/+$/g, '')}/model.json`,
+    };
+  });
+}
+
+export default defineLoader({
+  watch: [indexFile],
+  load(): ZooData {
+    return { entries: zooRows(JSON.parse(readFileSync(indexFile, 'utf8'))) };
+  },
+});
+
+declare const data: ZooData;
+
+export { data };
