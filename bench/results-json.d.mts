@@ -21,6 +21,7 @@ export interface BenchResult {
 export function jsonOutputPath(argv?: string[]): string | undefined;
 export function machineInfo(): Record<string, string | number>;
 export function commandLine(argv?: string[]): string;
+export function notesFromArgv(argv?: string[]): string[];
 export function writeResultsJson(
   path: string,
   result: Omit<BenchResult, 'formatVersion' | 'date' | 'machine' | 'command'> &

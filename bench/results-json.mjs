@@ -11,6 +11,7 @@
  * }
  *
  * Cells are strings or numbers; `plot` names the label column and the numeric column the page draws as bars.
+ * `--note "<text>"` (repeatable) on the bench command line adds a remark to `notes`.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -41,14 +42,25 @@ export function machineInfo() {
 /** The command line that ran this script, for the record ("node bench/x.mjs --steps 3 …"). */
 export function commandLine(argv = process.argv) {
   const rel = (p) => (p.startsWith(process.cwd()) ? p.slice(process.cwd().length + 1) : p);
-  return ['node', ...argv.slice(1).map(rel)].join(' ');
+  const quote = (a) => (/^[\w./=:@,+-]+$/.test(a) ? a : `'${a.replace(/'/g, "'\\''")}'`);
+  return ['node', ...argv.slice(1).map(rel)].map(quote).join(' ');
 }
 
-/** Writes a result file (see the format above); fills in formatVersion, date, machine and command. */
+/** Every value of `--note <text>` in argv (free-text remarks on the run, e.g. a busy machine). */
+export function notesFromArgv(argv = process.argv) {
+  return argv.flatMap((a, i) => (a === '--note' && argv[i + 1] ? [argv[i + 1]] : []));
+}
+
+/**
+ * Writes a result file (see the format above); fills in formatVersion, date, machine and command, and adds
+ * the `--note` remarks of the command line to `notes`.
+ */
 export function writeResultsJson(path, result) {
+  const notes = [...(result.notes ?? []), ...notesFromArgv()];
   const full = {
     formatVersion: 1,
     ...result,
+    ...(notes.length ? { notes } : {}),
     date: result.date ?? new Date().toISOString(),
     machine: { ...machineInfo(), ...result.machine },
     command: result.command ?? commandLine(),

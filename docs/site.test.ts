@@ -169,8 +169,13 @@ describe.skipIf(!existsSync(CHROMIUM))('docs site (chromium)', () => {
   });
 
   it('the API reference has a page per public entry point', () => {
-    for (const m of ['core', 'core/node', 'models', 'train', 'infer', 'infer/node']) {
-      expect(existsSync(join(dist, 'api/@dirac', m, 'index.html')), m).toBe(true);
-    }
+    const names = readdirSync(join(repo, 'packages')).flatMap((dir) => {
+      const pkg = JSON.parse(readFileSync(join(repo, 'packages', dir, 'package.json'), 'utf8'));
+      return Object.entries(pkg.exports as Record<string, unknown>)
+        .filter(([, t]) => typeof t === 'object' && t !== null && '@dirac/source' in t)
+        .map(([sub]) => join(pkg.name as string, sub));
+    });
+    expect(names).toEqual(expect.arrayContaining(['@dirac/core', '@dirac/infer/node', '@dirac/train']));
+    for (const name of names) expect(existsSync(join(dist, 'api', name, 'index.html')), name).toBe(true);
   });
 });
