@@ -20,3 +20,4 @@ export * from './io/safetensors';
 export { registerWasmConvGradKernels } from './kernels/wasm-conv-grad';
 export { checkTensors, expectedTensorShapes, shapesOf } from './spec-tensors';
 export type * from './types';
+export { checkZooIndex, findZooEntry } from './zoo';

@@ -1,5 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { homedir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import {
   DataError,
@@ -116,4 +118,58 @@ export async function exists(path: string): Promise<boolean> {
     () => true,
     () => false,
   );
+}
+
+/**
+ * The user's cache directory for @dirac downloads and converted models: `$DIRAC_CACHE_DIR` when set; else
+ * `$XDG_CACHE_HOME/dirac` or `~/.cache/dirac` on Linux and other Unixes, `~/Library/Caches/dirac` on macOS,
+ * `%LOCALAPPDATA%\\dirac` on Windows. Never inside node_modules.
+ */
+export function defaultCacheDir(
+  env: Record<string, string | undefined> = process.env,
+  platform: NodeJS.Platform = process.platform,
+  home: string = homedir(),
+): string {
+  if (env.DIRAC_CACHE_DIR) return resolve(env.DIRAC_CACHE_DIR);
+  if (platform === 'win32') return join(env.LOCALAPPDATA || join(home, 'AppData', 'Local'), 'dirac');
+  if (platform === 'darwin') return join(home, 'Library', 'Caches', 'dirac');
+  return join(env.XDG_CACHE_HOME || join(home, '.cache'), 'dirac');
+}
+
+/** Where `dirac zoo import` installs entries converted on this machine (with their own index.json). */
+export function userZooDir(cacheDir: string = defaultCacheDir()): string {
+  return join(cacheDir, 'zoo');
+}
+
+function resolveFrom(base: string, specifier: string): string | undefined {
+  try {
+    return createRequire(base).resolve(specifier);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The zoo indexes Node looks names up in, most specific first: `$DIRAC_ZOO_INDEX`, the repository's
+ * `zoo/index.json` (the working directory or a parent), the installed `@dirac/zoo` package, and the user's
+ * zoo of converted models. Only existing files are returned.
+ */
+export async function zooIndexPaths(cwd: string = process.cwd()): Promise<string[]> {
+  const found: string[] = [];
+  if (process.env.DIRAC_ZOO_INDEX) found.push(resolve(process.env.DIRAC_ZOO_INDEX));
+  for (let dir = resolve(cwd); ; dir = dirname(dir)) {
+    const candidate = join(dir, 'zoo', 'index.json');
+    if (await exists(candidate)) {
+      found.push(candidate);
+      break;
+    }
+    if (dirname(dir) === dir) break;
+  }
+  const installed =
+    resolveFrom(join(resolve(cwd), 'noop.js'), '@dirac/zoo/index.json') ??
+    resolveFrom(import.meta.url, '@dirac/zoo/index.json');
+  if (installed) found.push(installed);
+  const user = join(userZooDir(), 'index.json');
+  if (await exists(user)) found.push(user);
+  return [...new Set(found)];
 }

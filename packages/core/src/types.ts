@@ -206,18 +206,72 @@ export interface BackendInfo {
   rejected: { name: string; why: string }[];
 }
 
+/** Where a zoo entry converted from upstream comes from (it is converted on the user's machine). */
+export interface ZooUpstream {
+  /** Download URL of upstream's file. */
+  url: string;
+  /** Upstream's file name; its `-<hex>` suffix is the first hex digits of the file's sha256. */
+  file: string;
+  sha256Prefix: string;
+}
+
 /** One entry of the zoo index. */
 export interface ZooEntry {
+  /** The name users pass to `load()` / `loadPretrained()`: `<dataset>/<model>`, e.g. `cifar10/diracnet-34-1`. */
   name: string;
   dataset: string;
+  /** The registry name of the network, e.g. `diracnet-34-1`. */
+  model: string;
   arch: ModelArch;
   depth: number;
   width: number;
-  /** Path of the entry directory relative to zoo/. */
+  /** Path of the entry directory relative to the index file's folder. */
   path: string;
+  /** model.json and the weights files, with sizes and hashes (empty for entries converted on the user's machine). */
   files: { path: string; bytes: number; sha256: string; dtype?: 'float32' | 'float16' }[];
   params: number;
+  /** Headline metrics (e.g. `top1`, `top5`, `top1Fp16` on the test set), measured by `dirac eval`. */
   metrics?: Record<string, number>;
   /** Where the weights came from: trained here, or converted from upstream on the user's machine. */
   source: 'trained-here' | 'converted-from-upstream';
+  upstream?: ZooUpstream;
+}
+
+/** `zoo/index.json`. */
+export interface ZooIndex {
+  formatVersion: 1;
+  /** The entry `dirac classify` uses when no model is named. */
+  default?: string;
+  entries: ZooEntry[];
+}
+
+/** Accuracy of a zoo model as measured by `dirac eval`, stored in its model.json (`metadata.metrics`). */
+export interface ZooMetrics {
+  dataset: string;
+  split: string;
+  /** Number of images evaluated. */
+  n: number;
+  top1: number;
+  top5: number;
+  loss: number;
+  /** The same with the float16 weights. */
+  fp16?: { top1: number; top5: number; loss: number };
+  /** The command that measured them, and when. */
+  command: string;
+  measured: string;
+}
+
+/** How a zoo model was made, stored in its model.json (`metadata.provenance`). */
+export interface ZooProvenance {
+  /** The exact training command. */
+  command: string;
+  /** The git commit the trainer ran from (`-dirty` when it had local changes). */
+  commit?: string;
+  dataset: { name: string; file: string; sha256: string };
+  hardware: { cpu: string; cores: number; memoryGiB: number; backend: string; threads?: number };
+  epochs: number;
+  /** Training wall time over every session, in seconds. */
+  wallTimeSeconds: number;
+  started: string;
+  finished: string;
 }

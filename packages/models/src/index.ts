@@ -12,3 +12,4 @@ export { modelFromUpstream } from './import/upstream';
 export { initParams } from './init';
 export { CIFAR_PREPROCESSING, IMAGENET_PREPROCESSING } from './preprocessing';
 export { type BuildOptions, buildModel, type DatasetName, MODEL_NAME_PATTERNS } from './registry';
+export { type LoadPretrainedOptions, loadPretrained, UPSTREAM_IMAGENET, ZOO_URL } from './zoo';

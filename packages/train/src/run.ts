@@ -186,7 +186,13 @@ export async function trainRun(
   config: TrainConfig,
   runDir: string,
   data: RunData,
-  options: { resume?: boolean; backend?: BackendInfo; onEvent?: (e: RunEvent) => void } = {},
+  options: {
+    resume?: boolean;
+    backend?: BackendInfo;
+    onEvent?: (e: RunEvent) => void;
+    /** Recorded in run.json for the zoo's provenance: the command line and the source commit. */
+    provenance?: { command?: string; commit?: string };
+  } = {},
 ): Promise<EpochMetrics[]> {
   const emit = options.onEvent ?? (() => {});
   const spec = specFor(config);
@@ -203,7 +209,7 @@ export async function trainRun(
     await prepareRunDir(runDir);
     await writeFileAtomic(
       join(runDir, 'run.json'),
-      `${JSON.stringify({ config, spec: spec.name, backend: options.backend, created: new Date().toISOString() }, null, 2)}\n`,
+      `${JSON.stringify({ config, spec: spec.name, backend: options.backend, created: new Date().toISOString(), ...options.provenance }, null, 2)}\n`,
     );
     tensors = initParams(spec, config.seed);
     state = {

@@ -24,12 +24,13 @@ export interface CliResult {
  */
 export function dirac(
   args: string[],
-  options: { timeoutMs?: number; env?: Record<string, string> } = {},
+  options: { timeoutMs?: number; env?: Record<string, string>; cwd?: string } = {},
 ): Promise<CliResult> {
   if (!existsSync(cliPath)) throw new Error(`${cliPath} is missing: run 'npm run build' before the tests`);
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [cliPath, ...args], {
       env: { ...process.env, CI: 'true', ...options.env },
+      cwd: options.cwd,
     });
     let stdout = '';
     let stderr = '';

@@ -117,6 +117,50 @@ export function buildProgram(): Command {
     .option('--json', 'print JSON')
     .action(lazy(() => import('./commands/eval')));
 
+  program
+    .command('classify')
+    .description('top classes of images with a zoo model or a folded model folder (default: a bundled photo)')
+    .argument('[images...]', 'image files (JPEG, PNG, WebP, …); none: the bundled photo of a cat')
+    .option(
+      '--model <name>',
+      'zoo name (e.g. cifar10/diracnet-34-1) or model folder (default: the zoo default)',
+    )
+    .option('--top <k>', 'classes to show per image', '5')
+    .option('--fp16', 'use the float16 weights file')
+    .option('--backend <name>', backendHelp, 'auto')
+    .option('--json', 'print JSON')
+    .action(lazy(() => import('./commands/classify')));
+
+  const zoo = program.command('zoo').description('the model zoo');
+  zoo
+    .command('add')
+    .description('publish a finished CIFAR run as a zoo entry: measure it on the test set, record provenance')
+    .argument('<run>', 'run directory of dirac train (finished)')
+    .requiredOption(
+      '--data <path>',
+      'the CIFAR folder or .tar.gz the run trained on (its test split is measured)',
+    )
+    .option('--zoo <dir>', 'zoo folder', 'zoo')
+    .option('--name <name>', 'entry name <dataset>/<model> (default: from the run)')
+    .option('--commit <sha>', "the trainer's git commit, for runs whose run.json predates recording it")
+    .option('--json', 'print JSON')
+    .action(lazy(() => import('./commands/zoo-add')));
+  zoo
+    .command('import')
+    .description("download (or read) upstream's folded ImageNet weights, check them and install them locally")
+    .argument('<model>', 'diracnet-18 | diracnet-34')
+    .option('--file <path>', "a local copy of upstream's .pth file (no download)")
+    .option('--url <url>', 'download from a mirror (the sha256 prefix is still checked)')
+    .option('--zoo <dir>', "zoo folder to install into (default: the user's zoo in the cache directory)")
+    .option('--json', 'print JSON')
+    .action(lazy(() => import('./commands/zoo-import')));
+  zoo
+    .command('index')
+    .description("rebuild a zoo's index.json from its entry folders (sizes and sha256 recomputed)")
+    .option('--zoo <dir>', "zoo folder (default: the user's zoo of converted models)")
+    .option('--json', 'print JSON')
+    .action(lazy(() => import('./commands/zoo-index')));
+
   const data = program.command('data').description('datasets');
   data
     .command('download')

@@ -1,11 +1,7 @@
-import { join } from 'node:path';
 import { disposeModel, UsageError } from '@dirac/core';
 import { loadModelDir } from '@dirac/core/node';
-import { loadCifar } from '../../data/cifar';
-import { ImageFolder } from '../../data/image-folder';
-import { normalizeBatch } from '../../data/normalize';
-import { BatchLoader } from '../../data/prefetch';
-import { evaluate, splitBatches } from '../../evaluate';
+import { type EvalDataset, openEvalSplit } from '../../data/eval-split';
+import { evaluate } from '../../evaluate';
 import { selectBackend } from '../backend';
 import { emit, numberOption } from '../output';
 import { startProgress } from '../progress';
@@ -31,7 +27,7 @@ export async function run(opts: EvalOptions): Promise<number> {
   const batchSize = numberOption('batch-size', opts.batchSize, { integer: true, min: 1 })!;
   await selectBackend(opts.backend, opts.json);
   const model = await loadModelDir(opts.model);
-  const data = await openSplit(opts, limit, batchSize);
+  const data = await openEvalSplit({ ...opts, dataset: opts.dataset as EvalDataset, limit, batchSize });
   if (model.spec.numClasses !== data.classNames.length) {
     throw new UsageError(
       `the model has ${model.spec.numClasses} classes but the data has ${data.classNames.length}`,
@@ -49,32 +45,4 @@ export async function run(opts: EvalOptions): Promise<number> {
     ].join('\n'),
   );
   return 0;
-}
-
-async function openSplit(opts: EvalOptions, limit: number | undefined, batchSize: number) {
-  if (opts.dataset === 'imagefolder') {
-    const folder = await ImageFolder.open(join(opts.data, opts.split === 'test' ? 'val' : opts.split));
-    const loader = new BatchLoader(folder, {
-      batchSize,
-      augment: false,
-      shuffle: false,
-      seed: 0,
-      normalize: 'imagenet',
-      limit,
-    });
-    return { n: loader.size, classNames: folder.classNames, batches: loader.epochBatches(0) };
-  }
-  const split = await loadCifar(opts.data, {
-    dataset: opts.dataset as 'cifar10' | 'cifar100',
-    split: opts.split === 'train' ? 'train' : 'test',
-    limit,
-    shared: false,
-  });
-  const batches = splitBatches(
-    split,
-    batchSize,
-    (src, out) => normalizeBatch(src, 'cifar', out),
-    32 * 32 * 3,
-  );
-  return { n: split.n, classNames: split.classNames, batches };
 }

@@ -19,6 +19,7 @@ import {
 import { selectBackend } from '../backend';
 import { numberOption } from '../output';
 import { interactive, type Progress, startProgress } from '../progress';
+import { commandLine, sourceCommit } from '../provenance';
 
 interface TrainOptions {
   model: string;
@@ -153,7 +154,13 @@ export async function run(
     specFor(config);
     if (!resume) await prepareRunDir(runDir);
     const backend = await selectBackend(opts.backend, false);
-    await trainRun(config, runDir, data, { resume, backend, onEvent: reporter(Boolean(opts.json)) });
+    const provenance = resume ? undefined : { command: commandLine(), commit: await sourceCommit() };
+    await trainRun(config, runDir, data, {
+      resume,
+      backend,
+      provenance,
+      onEvent: reporter(Boolean(opts.json)),
+    });
   } finally {
     await data.close();
   }

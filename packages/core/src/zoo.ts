@@ -1,0 +1,34 @@
+import { DataError, UsageError } from './errors';
+import type { ZooEntry, ZooIndex } from './types';
+
+/** Checks that parsed JSON is a zoo index; `where` names it in errors. */
+export function checkZooIndex(json: unknown, where: string): ZooIndex {
+  const index = json as ZooIndex;
+  if (!index || typeof index !== 'object' || !Array.isArray(index.entries)) {
+    throw new DataError(`${where} has no "entries" array: it is not a zoo index`);
+  }
+  for (const e of index.entries) {
+    if (!e || typeof e.name !== 'string' || typeof e.path !== 'string') {
+      throw new DataError(`${where} has an entry without a name or path: ${JSON.stringify(e)}`);
+    }
+  }
+  return index;
+}
+
+/**
+ * The entry called `name`: its full name (`cifar10/diracnet-34-1`) or, when only one entry has it, the model
+ * part alone (`diracnet-18`).
+ *
+ * @throws UsageError when the short name is ambiguous
+ */
+export function findZooEntry(index: ZooIndex, name: string): ZooEntry | undefined {
+  const exact = index.entries.find((e) => e.name === name);
+  if (exact) return exact;
+  const bySuffix = index.entries.filter((e) => e.name.endsWith(`/${name}`));
+  if (bySuffix.length > 1) {
+    throw new UsageError(
+      `'${name}' is ambiguous in the zoo: say which one of ${bySuffix.map((e) => e.name).join(', ')}`,
+    );
+  }
+  return bySuffix[0];
+}

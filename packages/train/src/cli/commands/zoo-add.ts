@@ -1,0 +1,42 @@
+import { resolve } from 'node:path';
+import { addRunToZoo } from '../../zoo/entry';
+import { selectBackend } from '../backend';
+import { emit } from '../output';
+import { startProgress } from '../progress';
+
+interface ZooAddOptions {
+  data: string;
+  zoo: string;
+  name?: string;
+  commit?: string;
+  json?: boolean;
+}
+
+export async function run(runDir: string, opts: ZooAddOptions): Promise<number> {
+  await selectBackend('auto', opts.json);
+  let bar: ReturnType<typeof startProgress> | undefined;
+  let label = '';
+  const spec = await addRunToZoo(runDir, {
+    zooDir: resolve(opts.zoo),
+    data: opts.data,
+    name: opts.name,
+    commit: opts.commit,
+    onEval: (dtype, seen, total) => {
+      if (dtype !== label) {
+        bar?.stop();
+        label = dtype;
+        bar = startProgress(`eval ${dtype}`, total, { enabled: !opts.json });
+      }
+      bar?.update(seen);
+    },
+  });
+  bar?.stop();
+  const m = spec.metadata?.metrics as { top1: number; top5: number; fp16: { top1: number } };
+  emit(Boolean(opts.json), { name: spec.name, metrics: m }, () =>
+    [
+      `added ${spec.name} to ${opts.zoo}: top-1 ${(100 * m.top1).toFixed(2)}%, top-5 ${(100 * m.top5).toFixed(2)}%`,
+      `  fp16 weights: top-1 ${(100 * m.fp16.top1).toFixed(2)}%`,
+    ].join('\n'),
+  );
+  return 0;
+}
