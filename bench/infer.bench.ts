@@ -1,32 +1,41 @@
 /**
- * Inference benchmark of @dirac/infer on the default Node backend (`useBackend('auto')`: tfjs wasm with
- * SIMD and worker threads), all measured in one run:
+ * Inference benchmark of @dirac/infer in Node, all measured in one run, in alternating rounds:
  *
- * - @dirac/infer: `load()` of the folded model, then `model.predict()` on a preprocessed batch;
- * - raw tfjs: the same folded network written by hand with `tf.fused.conv2d` / `tf.maxPool` / `tf.matMul`
- *   on the same weight tensors — the baseline: @dirac/infer should add nothing (target ratio ≥ 0.95);
+ * - @dirac/infer, engine 'auto': `load()` of the folded model (which picks onnxruntime-node when it can be
+ *   imported, else tfjs), then `await model.predict()` on a preprocessed NHWC batch (a tfjs tensor);
+ * - raw onnxruntime-node: an `InferenceSession` on the same network exported by `dirac export --format onnx`
+ *   (bench/out/<net>.onnx, NCHW input), fed a ready-made NCHW `ort.Tensor` — the baseline of the 'auto'
+ *   engine: @dirac/infer should add almost nothing (target ratio ≥ 0.95);
+ * - @dirac/infer, engine 'tfjs' (tfjs wasm with SIMD and worker threads, `useBackend('auto')`) and raw tfjs:
+ *   the same folded network written by hand with `tf.fused.conv2d` / `tf.maxPool` / `tf.matMul` on the same
+ *   weight tensors (target ratio ≥ 0.95);
  * - the training form: @dirac/core `forward()` on the unfolded model (Dirac weights and batch norm each
- *   call), to show what folding buys;
+ *   call), on tfjs, to show what folding buys;
  * - PyTorch CPU (Debian's python3-torch, `torch.set_num_threads(2)`), the same folded network built from
- *   the same spec by bench/infer_torch.py, as the outside reference.
+ *   the same spec by bench/infer_torch.py, as the outside reference (target: 'auto' ≥ 2x PyTorch).
  *
  * Networks: CIFAR DiracNet-34-1 (32x32, batch 1 and 64) and ImageNet DiracNet-18 (224x224, batch 1 and 8),
  * random weights. Run from the repository root (tsx is not installed; esbuild is):
  *
  *   npx esbuild bench/infer.bench.ts --bundle --platform=node --format=esm --conditions=@dirac/source \
- *     --external:@tensorflow/* --external:sharp --outfile=bench/out/infer.mjs && node bench/out/infer.mjs
+ *     --external:@tensorflow/* --external:sharp --external:onnxruntime-node --external:protobufjs \
+ *     --outfile=bench/out/infer.mjs && node bench/out/infer.mjs
  *
- * Budget: about 2–3 minutes on 2 cores. Times are the best of alternating repetitions (@dirac/infer, raw
- * tfjs and training form take turns in a rotating order, so that load from other jobs hits them alike). The machine is shared:
- * absolute numbers move with other jobs, the ratios much less. Env: DIRAC_PYTHON (default /usr/bin/python3),
+ * Budget: about 3 minutes on 2 cores. Times are the best of alternating repetitions (the engines take turns
+ * in a rotating order, so that load from other jobs hits them alike); ratios are also given as the median
+ * of per-round ratios. The machine may be shared: absolute numbers move with other jobs, ratios measured in
+ * the same run much less; only compare numbers from one run. Env: DIRAC_PYTHON (default /usr/bin/python3),
  * BENCH_QUICK=1 for a short smoke run.
  */
 import { spawn } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { fold, foldSpec, forward, type Model, serializeModel, useBackend } from '@dirac/core';
+import { exportOnnx } from '@dirac/core/onnx';
 import { load } from '@dirac/infer/node';
 import { buildModel, initParams } from '@dirac/models';
 import * as tf from '@tensorflow/tfjs-core';
+import * as ort from 'onnxruntime-node';
 
 const QUICK = process.env.BENCH_QUICK === '1';
 const PYTHON = process.env.DIRAC_PYTHON ?? '/usr/bin/python3';
@@ -101,26 +110,33 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
-function timeOnce(fn: () => tf.Tensor): number {
+type Engine = 'auto' | 'ort' | 'infer' | 'raw' | 'training';
+const ENGINES: Engine[] = ['auto', 'ort', 'infer', 'raw', 'training'];
+
+async function timeOnce(fn: () => Promise<unknown>): Promise<number> {
   const t0 = performance.now();
-  const y = fn();
-  y.dataSync();
-  const ms = performance.now() - t0;
-  y.dispose();
-  return ms;
+  await fn();
+  return performance.now() - t0;
 }
 
 interface Row {
   net: string;
   batch: number;
-  infer: number;
-  /** median over rounds of (raw time / infer time) measured in the same round */
-  pairRatio: number;
-  raw: number;
-  training: number;
+  /** images/s (best round) */
+  ips: Record<Engine, number>;
+  /** median over rounds of (baseline time / engine time) measured in the same round */
+  autoVsOrt: number;
+  inferVsRaw: number;
+  autoEngine: string;
   torch?: number;
   rounds: number;
-  maxDiff: number;
+  /** max |Δ| / max |raw tfjs| of the 'auto' and 'tfjs' engines' logits */
+  relDiffAuto: number;
+  relDiffInfer: number;
+}
+
+function relDiff(a: tf.Tensor, b: tf.Tensor): number {
+  return tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]! / tf.max(tf.abs(b)).dataSync()[0]!);
 }
 
 async function measureNet(runs: Run[]): Promise<Row[]> {
@@ -128,51 +144,86 @@ async function measureNet(runs: Run[]): Promise<Row[]> {
   const spec = buildModel(name);
   const training: Model = { spec, tensors: initParams(spec, 0) };
   const folded = fold(training);
-  const model = await load(serializeModel(folded));
+  const auto = await load(serializeModel(folded), { engine: 'auto' });
+  const inferTfjs = await load(serializeModel(folded), { engine: 'tfjs' });
+  // The ONNX file `dirac export --format onnx` writes for this network.
+  mkdirSync(new URL('./out/', import.meta.url), { recursive: true });
+  const onnxFile = new URL(`./out/${name}.onnx`, import.meta.url).pathname;
+  writeFileSync(onnxFile, exportOnnx(folded));
+  const session = await ort.InferenceSession.create(onnxFile);
   const raw = name === 'diracnet-18' ? rawImagenet18 : rawCifar34;
   const [h, w, c] = spec.inputShape;
   const rows: Row[] = [];
   for (const run of runs) {
     const x = tf.randomNormal([run.batch, h, w, c], 0, 1, 'float32', 1) as T4;
-    const engines = {
-      infer: () => model.predict(x),
-      raw: () => raw(folded.tensors, x),
-      training: () => forward(training.spec, training.tensors, x, { mode: 'eval' }),
+    const xNchw = new ort.Tensor(
+      'float32',
+      tf.tidy(() => tf.transpose(x, [0, 3, 1, 2]).dataSync() as Float32Array),
+      [run.batch, c, h, w],
+    );
+    const tfjsOnce = async (f: () => tf.Tensor | Promise<tf.Tensor>) => {
+      const y = await f();
+      await y.data();
+      y.dispose();
     };
-    // Same network: compare outputs.
-    const maxDiff = tf.tidy(() => tf.max(tf.abs(tf.sub(engines.infer(), engines.raw()))).dataSync()[0]!);
-    for (const f of Object.values(engines)) timeOnce(f); // warm-up (kernels, XNNPACK packing)
-    const best = { infer: Infinity, raw: Infinity, training: Infinity };
-    const pairRatios: number[] = [];
+    const engines: Record<Engine, () => Promise<unknown>> = {
+      auto: () => tfjsOnce(() => auto.predict(x)),
+      ort: async () => {
+        const out = await session.run({ [session.inputNames[0]!]: xNchw });
+        for (const t of Object.values(out)) t.dispose();
+      },
+      infer: () => tfjsOnce(() => inferTfjs.predict(x)),
+      raw: () => tfjsOnce(() => raw(folded.tensors, x)),
+      training: () => tfjsOnce(() => forward(training.spec, training.tensors, x, { mode: 'eval' })),
+    };
+    // Same network everywhere: compare outputs.
+    const want = raw(folded.tensors, x);
+    const ya = await auto.predict(x);
+    const yi = await inferTfjs.predict(x);
+    const relDiffAuto = relDiff(ya, want);
+    const relDiffInfer = relDiff(yi, want);
+    tf.dispose([want, ya, yi]);
+    for (const e of ENGINES) await engines[e](); // warm-up (kernels, XNNPACK packing, ORT arenas)
+    const best = Object.fromEntries(ENGINES.map((e) => [e, Infinity])) as Record<Engine, number>;
+    const autoVsOrt: number[] = [];
+    const inferVsRaw: number[] = [];
     const start = performance.now();
     let rounds = 0;
     while (rounds < 5 || (performance.now() - start < run.budget * 1000 && rounds < 400)) {
       // Rotate the order each round: whoever runs right after the training form (which allocates new
       // weights every call) finds colder caches, and that must not always be the same engine.
-      const order = (['infer', 'raw', 'training'] as const).map((_, i, a) => a[(i + rounds) % a.length]!);
-      const ms = { infer: 0, raw: 0, training: 0 };
+      const order = ENGINES.map((_, i, a) => a[(i + rounds) % a.length]!);
+      const ms = {} as Record<Engine, number>;
       for (const k of order) {
-        ms[k] = timeOnce(engines[k]);
+        ms[k] = await timeOnce(engines[k]);
         best[k] = Math.min(best[k], ms[k]);
       }
-      pairRatios.push(ms.raw / ms.infer);
+      autoVsOrt.push(ms.ort / ms.auto);
+      inferVsRaw.push(ms.raw / ms.infer);
       rounds++;
     }
     x.dispose();
-    const ips = (ms: number) => (1000 * run.batch) / ms;
+    xNchw.dispose();
+    const ips = Object.fromEntries(ENGINES.map((e) => [e, (1000 * run.batch) / best[e]])) as Record<
+      Engine,
+      number
+    >;
     rows.push({
       net: name,
       batch: run.batch,
-      infer: ips(best.infer),
-      pairRatio: median(pairRatios),
-      raw: ips(best.raw),
-      training: ips(best.training),
+      ips,
+      autoVsOrt: median(autoVsOrt),
+      inferVsRaw: median(inferVsRaw),
+      autoEngine: `${auto.engine.name}/${auto.engine.backend}`,
       rounds,
-      maxDiff,
+      relDiffAuto,
+      relDiffInfer,
     });
     process.stderr.write(`  ${name} batch ${run.batch}: ${rounds} rounds\n`);
   }
-  model.dispose();
+  await auto.dispose();
+  await inferTfjs.dispose();
+  await session.release();
   tf.dispose([...Object.values(training.tensors), ...Object.values(folded.tensors)]);
   return rows;
 }
@@ -241,35 +292,52 @@ const fmt = (v: number | undefined, d = 1) => (v === undefined ? '—' : v.toFix
 const header = [
   'network',
   'batch',
-  '@dirac/infer img/s',
-  'raw tfjs img/s',
-  'infer/raw (best)',
-  'infer/raw (paired median)',
-  'training form img/s',
-  'training/raw',
+  "@dirac/infer 'auto' img/s",
+  'engine',
+  'raw onnxruntime-node img/s',
+  'auto/raw ORT (best)',
+  'auto/raw ORT (paired median)',
   'PyTorch CPU img/s',
-  'torch/raw',
-  'max |Δ| infer vs raw',
+  'auto/PyTorch',
+  "@dirac/infer 'tfjs' img/s",
+  'raw tfjs img/s',
+  'tfjs/raw tfjs (paired median)',
+  'training form img/s',
+  'max rel |Δ| auto, tfjs vs raw tfjs',
 ];
 const table = rows.map((r) => [
   `${r.net} (${r.net === 'diracnet-18' ? 'ImageNet 224' : 'CIFAR 32'})`,
   String(r.batch),
-  fmt(r.infer),
-  fmt(r.raw),
-  fmt(r.infer / r.raw, 3),
-  fmt(r.pairRatio, 3),
-  fmt(r.training),
-  fmt(r.training / r.raw, 3),
+  fmt(r.ips.auto),
+  r.autoEngine,
+  fmt(r.ips.ort),
+  fmt(r.ips.auto / r.ips.ort, 3),
+  fmt(r.autoVsOrt, 3),
   fmt(r.torch),
-  r.torch === undefined ? '—' : fmt(r.torch / r.raw, 3),
-  r.maxDiff.toExponential(1),
+  r.torch === undefined ? '—' : fmt(r.ips.auto / r.torch, 2),
+  fmt(r.ips.infer),
+  fmt(r.ips.raw),
+  fmt(r.inferVsRaw, 3),
+  fmt(r.ips.training),
+  `${r.relDiffAuto.toExponential(1)}, ${r.relDiffInfer.toExponential(1)}`,
 ]);
 console.log(`\n| ${header.join(' | ')} |\n|${header.map(() => ' --- ').join('|')}|`);
 for (const line of table) console.log(`| ${line.join(' | ')} |`);
 if (typeof torch === 'string') console.log(`\nPyTorch reference unavailable: ${torch}`);
-const worst = Math.min(...rows.map((r) => r.pairRatio));
+const worstOrt = Math.min(...rows.map((r) => r.autoVsOrt));
+const worstTfjs = Math.min(...rows.map((r) => r.inferVsRaw));
+const verdict = (v: boolean) => (v ? 'met' : 'NOT met (noise? rerun)');
 console.log(
-  `\n@dirac/infer / raw tfjs (median of per-round ratios, the statistic least moved by other jobs): worst ${worst.toFixed(3)} (target ≥ 0.95) — ${worst >= 0.95 ? 'met' : 'NOT met (noise? rerun)'}`,
+  `\n@dirac/infer 'auto' / raw onnxruntime-node (median of per-round ratios): worst ${worstOrt.toFixed(3)} (target ≥ 0.95) — ${verdict(worstOrt >= 0.95)}`,
+);
+if (typeof torch !== 'string') {
+  const worstTorch = Math.min(...rows.map((r) => (r.torch ? r.ips.auto / r.torch : Infinity)));
+  console.log(
+    `@dirac/infer 'auto' / PyTorch CPU (best times): worst ${worstTorch.toFixed(2)}x (target ≥ 2x) — ${verdict(worstTorch >= 2)}`,
+  );
+}
+console.log(
+  `@dirac/infer 'tfjs' / raw tfjs (median of per-round ratios): worst ${worstTfjs.toFixed(3)} (target ≥ 0.95) — ${verdict(worstTfjs >= 0.95)}`,
 );
 console.log(`total ${((performance.now() - t0) / 1000).toFixed(0)} s`);
 process.exit(0);

@@ -1,4 +1,5 @@
 import {
+  BackendError,
   type BackendInfo,
   DataError,
   deserializeModel,
@@ -7,8 +8,17 @@ import {
   SafetensorsError,
   ShapeError,
   SpecError,
+  UsageError,
 } from '@dirac/core';
 import { DiracClassifier, type PixelReader } from './classifier';
+import type {
+  Engine,
+  EngineInfo,
+  EngineRequest,
+  OnnxruntimeOptions,
+  OnnxruntimeSource,
+} from './engines/engine';
+import { createTfjsEngine } from './engines/tfjs';
 import type { LoadOptions, ResolvedModel } from './load';
 
 /** Options of {@link createClassifier}. */
@@ -19,6 +29,18 @@ export interface CreateClassifierOptions {
   backendInfo?: BackendInfo;
   /** Extra input reader (the Node entry's files and encoded bytes). */
   readPixels?: PixelReader;
+  /** The engine to run on (default 'auto'; see {@link EngineRequest}). */
+  engine?: EngineRequest;
+  /** ONNX Runtime for the onnxruntime engine: the module, or a function importing it. */
+  onnxruntime?: OnnxruntimeSource;
+  /** Options of the onnxruntime engine. */
+  onnxruntimeOptions?: OnnxruntimeOptions;
+  /**
+   * Facts of the platform for the engine choice: the ONNX Runtime package's name (for messages), its
+   * execution provider ('cpu' for onnxruntime-node, 'wasm' for onnxruntime-web), and whether 'auto' should
+   * keep tfjs when its backend runs on a GPU (browsers).
+   */
+  platform?: { onnxruntime: string; provider: string; tfjsOnGpuWins: boolean };
   /** Run the network once before returning (default true). */
   warmup?: boolean;
   /** Progress reports: 'ready' is sent once the model is warmed up. */
@@ -57,20 +79,90 @@ export async function createClassifier<I>(
   } catch (e) {
     throw explain(e, `weights ${resolved.weightsSource}`);
   }
+  let engine: Engine;
+  try {
+    engine = await chooseEngine(model, options);
+  } catch (e) {
+    for (const t of Object.values(model.tensors)) t.dispose();
+    throw explain(e, `model '${model.spec.name}'`);
+  }
   let clf: DiracClassifier<I>;
   try {
     clf = new DiracClassifier<I>({
       spec: model.spec,
-      tensors: model.tensors,
+      tensors: engine.info.name === 'tfjs' ? model.tensors : {},
       backend: options.backend,
       backendInfo: options.backendInfo,
       readPixels: options.readPixels,
+      engine,
     });
   } catch (e) {
-    for (const t of Object.values(model.tensors)) t.dispose();
+    await engine.dispose();
     throw explain(e, `model '${model.spec.name}'`);
   }
   if (options.warmup ?? true) await clf.warmup();
   options.onProgress?.({ status: 'ready', name: model.spec.name, file: model.spec.name });
   return clf;
+}
+
+const GPU_BACKENDS = new Set(['webgl', 'webgpu']);
+
+/**
+ * Picks and builds the engine (see {@link EngineRequest}). On the onnxruntime engine the model's tfjs
+ * tensors are freed once the session exists; on the tfjs engine they are the engine's.
+ */
+async function chooseEngine(model: Model, options: CreateClassifierOptions): Promise<Engine> {
+  const request = options.engine ?? 'auto';
+  if (request !== 'auto' && request !== 'tfjs' && request !== 'onnxruntime') {
+    throw new UsageError(`engine must be 'auto', 'tfjs' or 'onnxruntime'; got '${String(request)}'`);
+  }
+  const platform = options.platform ?? {
+    onnxruntime: 'onnxruntime-web',
+    provider: 'wasm',
+    tfjsOnGpuWins: true,
+  };
+  const gpu = options.backendInfo?.gpu ?? GPU_BACKENDS.has(options.backend);
+  const rejected: EngineInfo['rejected'] = [];
+  const tfjs = (reason: string) =>
+    createTfjsEngine(model.spec.layers, model.tensors, { backend: options.backend, reason, rejected });
+  if (request === 'tfjs') return tfjs("asked for engine 'tfjs'");
+  if (request === 'auto' && platform.tfjsOnGpuWins && gpu) {
+    rejected.push({
+      name: 'onnxruntime',
+      why: `tfjs runs on the GPU (${options.backend}), faster than ${platform.onnxruntime} on the CPU`,
+    });
+    return tfjs(`'auto': the tfjs backend '${options.backend}' uses the GPU`);
+  }
+  if (!options.onnxruntime) {
+    if (request === 'onnxruntime') {
+      throw new BackendError(
+        `engine 'onnxruntime' needs ONNX Runtime: pass it, e.g. load(source, { engine: 'onnxruntime', onnxruntime: () => import('${platform.onnxruntime}') })`,
+      );
+    }
+    rejected.push({ name: 'onnxruntime', why: `${platform.onnxruntime} was not given (option onnxruntime)` });
+    return tfjs(`'auto': no ONNX Runtime available, so tfjs (${options.backend})`);
+  }
+  try {
+    const { createOnnxruntimeEngine, resolveOnnxruntime } = await import('./engines/onnxruntime');
+    const ort = await resolveOnnxruntime(options.onnxruntime, platform.onnxruntime);
+    const engine = await createOnnxruntimeEngine(
+      model,
+      ort,
+      {
+        backend: platform.provider,
+        reason:
+          request === 'onnxruntime'
+            ? "asked for engine 'onnxruntime'"
+            : `'auto': ${platform.onnxruntime} is available (${platform.provider} execution provider)`,
+        rejected,
+      },
+      options.onnxruntimeOptions,
+    );
+    for (const t of Object.values(model.tensors)) t.dispose();
+    return engine;
+  } catch (e) {
+    if (request === 'onnxruntime') throw e;
+    rejected.push({ name: 'onnxruntime', why: (e as Error).message });
+    return tfjs(`'auto': ONNX Runtime failed, so tfjs (${options.backend})`);
+  }
 }

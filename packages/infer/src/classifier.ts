@@ -11,7 +11,8 @@ import {
   UsageError,
 } from '@dirac/core';
 import * as tf from '@tensorflow/tfjs-core';
-import { compileFolded } from './engines/tfjs';
+import type { Engine, EngineInfo } from './engines/engine';
+import { createTfjsEngine } from './engines/tfjs';
 import { preprocessBatch, type RgbPixels, toRgb } from './preprocess';
 
 /** One class of a {@link DiracClassifier.classify} answer. */
@@ -39,10 +40,15 @@ export type PixelReader = (input: unknown) => Promise<RgbPixels[] | undefined>;
 /** What a {@link DiracClassifier} is built from. */
 export interface ClassifierInit {
   spec: ModelSpec;
-  /** The folded model's tensors; the classifier owns them from now on (dispose() frees them). */
+  /**
+   * The folded model's tensors; the classifier owns them from now on (dispose() frees them). Ignored (pass
+   * `{}`) when `engine` is given.
+   */
   tensors: TensorMap;
-  /** The tfjs backend it runs on. */
+  /** The tfjs backend (preprocessing, and the network on the tfjs engine). */
   backend: string;
+  /** The engine that runs the network; default: the tfjs engine over `tensors`. */
+  engine?: Engine;
   /** How the backend was chosen, when the loader chose it (Node: @dirac/core's useBackend report). */
   backendInfo?: BackendInfo;
   /** Extra input reader (Node: files and encoded bytes). */
@@ -83,12 +89,18 @@ export class DiracClassifier<I = unknown> {
   readonly labels: readonly string[];
   /** How images become input, from model.json. */
   readonly preprocessing: Preprocessing | undefined;
-  /** The tfjs backend the model runs on. */
+  /**
+   * The tfjs backend: it preprocesses images, and runs the network when {@link engine} is 'tfjs'.
+   */
   readonly backend: string;
   /** How the backend was chosen, when `load()` chose it (the Node entry's `useBackend` report). */
   readonly backendInfo: BackendInfo | undefined;
-  #tensors: TensorMap;
-  #run: (x: tf.Tensor) => tf.Tensor;
+  /**
+   * The engine the network runs on ('tfjs' or 'onnxruntime'), its backend or execution provider, and why
+   * it was chosen.
+   */
+  readonly engine: EngineInfo;
+  #engine: Engine;
   #readPixels: PixelReader | undefined;
   #disposed = false;
 
@@ -103,8 +115,14 @@ export class DiracClassifier<I = unknown> {
     this.preprocessing = init.spec.preprocessing;
     this.backend = init.backend;
     this.backendInfo = init.backendInfo;
-    this.#tensors = init.tensors;
-    this.#run = compileFolded(init.spec.layers, init.tensors);
+    this.#engine =
+      init.engine ??
+      createTfjsEngine(init.spec.layers, init.tensors, {
+        backend: init.backend,
+        reason: 'the tfjs engine was given the model tensors',
+        rejected: [],
+      });
+    this.engine = this.#engine.info;
     this.#readPixels = init.readPixels;
   }
 
@@ -114,11 +132,12 @@ export class DiracClassifier<I = unknown> {
 
   /**
    * Runs the network on already preprocessed input: NHWC float `[N, H, W, C]` (or one image `[H, W, C]`).
-   * Returns logits `[N, classes]`, which the caller must dispose; the input is not disposed.
+   * Resolves to logits `[N, classes]`, which the caller must dispose; the input is not disposed. Async on
+   * every engine (ONNX Runtime runs asynchronously).
    *
    * @throws ShapeError when the input's rank or channel count does not fit the model
    */
-  predict(x: tf.Tensor): tf.Tensor2D {
+  async predict(x: tf.Tensor): Promise<tf.Tensor2D> {
     this.#alive();
     const c = this.spec.inputShape[2];
     if ((x.rank !== 4 && x.rank !== 3) || x.shape[x.rank - 1] !== c) {
@@ -126,11 +145,16 @@ export class DiracClassifier<I = unknown> {
         `predict() takes preprocessed NHWC input with ${c} channels ([N, H, W, ${c}]); got [${x.shape.join(', ')}]. For images use infer() or classify()`,
       );
     }
-    return tf.tidy(() => {
-      let input = x.rank === 3 ? tf.expandDims(x, 0) : x;
-      if (input.dtype !== 'float32') input = tf.cast(input, 'float32');
-      return this.#run(input) as tf.Tensor2D;
+    if (x.rank === 4 && x.dtype === 'float32') return this.#engine.run(x as tf.Tensor4D);
+    const input = tf.tidy(() => {
+      const batch = x.rank === 3 ? tf.expandDims(x, 0) : x;
+      return (batch.dtype === 'float32' ? batch : tf.cast(batch, 'float32')) as tf.Tensor4D;
     });
+    try {
+      return await this.#engine.run(input);
+    } finally {
+      if (input !== x) input.dispose();
+    }
   }
 
   /**
@@ -159,7 +183,7 @@ export class DiracClassifier<I = unknown> {
   async infer(images: I | I[]): Promise<tf.Tensor2D> {
     const x = await this.preprocess(images);
     try {
-      return this.predict(x);
+      return await this.predict(x);
     } finally {
       x.dispose();
     }
@@ -200,7 +224,7 @@ export class DiracClassifier<I = unknown> {
     const crop = this.preprocessing?.crop;
     const x = tf.zeros([1, crop ?? h, crop ?? w, c]);
     try {
-      const y = this.predict(x);
+      const y = await this.predict(x);
       await y.data();
       y.dispose();
     } finally {
@@ -208,11 +232,13 @@ export class DiracClassifier<I = unknown> {
     }
   }
 
-  /** Frees the model's tensors. The classifier cannot be used afterwards. */
-  dispose(): void {
+  /**
+   * Frees the model: its tfjs tensors at once, the ONNX Runtime session (onnxruntime engine) by the time
+   * the returned promise resolves. The classifier cannot be used afterwards.
+   */
+  async dispose(): Promise<void> {
     if (this.#disposed) return;
     this.#disposed = true;
-    tf.dispose(Object.values(this.#tensors));
-    this.#tensors = {};
+    await this.#engine.dispose();
   }
 }

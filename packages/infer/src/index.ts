@@ -16,6 +16,7 @@ import { BackendError } from '@dirac/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { createClassifier } from './build';
 import type { DiracClassifier } from './classifier';
+import type { EngineRequest, OnnxruntimeOptions, OnnxruntimeSource } from './engines/engine';
 import { type LoadOptions, type ModelSource, resolveModel } from './load';
 import type { ImageInput } from './preprocess';
 
@@ -41,7 +42,18 @@ export {
   type Prediction,
   topK,
 } from './classifier';
-export { compileFolded } from './engines/tfjs';
+export type {
+  Engine,
+  EngineInfo,
+  EngineName,
+  EngineRequest,
+  OnnxruntimeModule,
+  OnnxruntimeOptions,
+  OnnxruntimeSource,
+  OrtSessionLike,
+  OrtTensorLike,
+} from './engines/engine';
+export { compileFolded, createTfjsEngine } from './engines/tfjs';
 export { DownloadError, ImageError, IntegrityError, TrainingFormError } from './errors';
 export {
   checkFoldedSpec,
@@ -78,6 +90,20 @@ export interface BrowserLoadOptions extends LoadOptions {
   backend?: string;
   /** Run the network once before resolving (default true), as tfjs-models do. */
   warmup?: boolean;
+  /**
+   * The engine that runs the network: 'tfjs', 'onnxruntime' or 'auto' (default). In browsers ONNX Runtime
+   * comes from the app (`onnxruntime`); 'auto' uses it only when tfjs has no GPU backend. The classifier's
+   * `engine` field says what was chosen and why.
+   */
+  engine?: EngineRequest;
+  /**
+   * ONNX Runtime for the onnxruntime engine: in browsers `() => import('onnxruntime-web')` (a separate
+   * chunk, fetched only when used; set `ort.env.wasm.wasmPaths` to where its .wasm files are served). In
+   * Node the default is `import('onnxruntime-node')`.
+   */
+  onnxruntime?: OnnxruntimeSource;
+  /** Options of the onnxruntime engine (session options). */
+  onnxruntimeOptions?: OnnxruntimeOptions;
 }
 
 /**
@@ -112,5 +138,9 @@ export async function load(
     backend: tf.getBackend(),
     warmup: options.warmup,
     onProgress: options.onProgress,
+    engine: options.engine,
+    onnxruntime: options.onnxruntime,
+    onnxruntimeOptions: options.onnxruntimeOptions,
+    platform: { onnxruntime: 'onnxruntime-web', provider: 'wasm', tfjsOnGpuWins: true },
   });
 }

@@ -25,6 +25,7 @@ import {
   ImageError,
   type LoaderHost,
   type ModelSource,
+  type OnnxruntimeModule,
   type RawImage,
   type RgbPixels,
   resolveModel,
@@ -277,5 +278,10 @@ export async function load(
     readPixels: readNodePixels,
     warmup: options.warmup,
     onProgress: options.onProgress,
+    engine: options.engine,
+    // Imported only when the onnxruntime engine is asked for or 'auto' looks for it.
+    onnxruntime: options.onnxruntime ?? (() => import('onnxruntime-node') as Promise<OnnxruntimeModule>),
+    onnxruntimeOptions: options.onnxruntimeOptions,
+    platform: { onnxruntime: 'onnxruntime-node', provider: 'cpu', tfjsOnGpuWins: true },
   });
 }

@@ -169,9 +169,9 @@ describe('classify (Node inputs)', () => {
     expect(res).toHaveLength(1000);
   });
 
-  it('predict() checks its input and accepts one image', () => {
-    expect(() => cifar.predict(tf.zeros([1, 32, 32, 4]))).toThrow(ShapeError);
-    const y = cifar.predict(tf.zeros([32, 32, 3]));
+  it('predict() checks its input and accepts one image', async () => {
+    await expect(cifar.predict(tf.zeros([1, 32, 32, 4]))).rejects.toThrow(ShapeError);
+    const y = await cifar.predict(tf.zeros([32, 32, 3]));
     expect(y.shape).toEqual([1, 10]);
     y.dispose();
   });

@@ -57,10 +57,12 @@ async function copyModelDir(): Promise<string> {
 async function expectSameAsForward(model: Awaited<ReturnType<typeof load>>, tol = 0): Promise<void> {
   const input = x();
   const want = forward(folded.spec, folded.tensors, input, { mode: 'eval' });
-  const got = model.predict(input);
+  const got = await model.predict(input);
   const diff = tf.max(tf.abs(tf.sub(want, got))).dataSync()[0]!;
+  // ONNX Runtime sums in another order than tfjs: equal up to float rounding (1e-4 relative).
+  const scale = model.engine.name === 'tfjs' ? 0 : 1e-4 * tf.max(tf.abs(want)).dataSync()[0]!;
   tf.dispose([input, want, got]);
-  expect(diff).toBeLessThanOrEqual(tol);
+  expect(diff).toBeLessThanOrEqual(tol + scale);
 }
 
 describe('load', () => {
@@ -72,7 +74,7 @@ describe('load', () => {
     expect(model.backend).toBe('wasm');
     await expectSameAsForward(model);
     model.dispose();
-    expect(() => model.predict(tf.zeros([1, 32, 32, 3]))).toThrow(UsageError);
+    await expect(model.predict(tf.zeros([1, 32, 32, 3]))).rejects.toThrow(UsageError);
     expect(events.map((e) => `${e.status}:${e.file}`)).toEqual([
       'initiate:model.json',
       'progress:model.json',

@@ -18,6 +18,7 @@ import {
 } from '@dirac/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { TrainingFormError } from '../errors';
+import type { Engine, EngineInfo } from './engine';
 
 /** One compiled step: takes the activation, returns the next one (intermediates are freed by tidy). */
 type Step = (x: tf.Tensor) => tf.Tensor;
@@ -178,4 +179,27 @@ function run(steps: Step[], x: tf.Tensor): tf.Tensor {
 export function compileFolded(layers: LayerSpec[], tensors: TensorMap): (x: tf.Tensor) => tf.Tensor {
   const steps = compileLayers(layers, tensors);
   return (x) => tf.tidy(() => run(steps, x));
+}
+
+/**
+ * The tfjs engine: {@link compileFolded} over the model's tensors, which it owns from now on (dispose()
+ * frees them).
+ */
+export function createTfjsEngine(
+  layers: LayerSpec[],
+  tensors: TensorMap,
+  info: Omit<EngineInfo, 'name'>,
+): Engine {
+  const run = compileFolded(layers, tensors);
+  let owned: TensorMap | undefined = tensors;
+  return {
+    info: { name: 'tfjs', ...info },
+    async run(x) {
+      return run(x) as tf.Tensor2D;
+    },
+    async dispose() {
+      if (owned) tf.dispose(Object.values(owned));
+      owned = undefined;
+    },
+  };
 }
