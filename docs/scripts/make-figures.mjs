@@ -25,7 +25,7 @@ function deltaFigure() {
   const x0 = 90;
   const y0 = 50;
   const parts = [];
-  parts.push(text(x0, 24, 'δ for a 3×3 conv, 3 input → 4 output channels', 'font-weight="600"'));
+  parts.push(text(20, 24, 'δ for a 3×3 conv, 3 input → 4 output channels', 'font-weight="600"'));
   for (let i = 0; i < ci; i++)
     parts.push(text(x0 + i * (k * cell + gap) + 4, y0 - 8, `in ${i}`, 'font-size="12"'));
   for (let o = 0; o < co; o++) {
@@ -48,7 +48,7 @@ function deltaFigure() {
   parts.push(
     text(20, yEnd + 4, 'conv(x, δ) = x on the first min(in, out) channels, 0 on the rest', 'font-size="12"'),
   );
-  return svg(420, yEnd + 16, parts.join('\n'), 'The Dirac delta kernel');
+  return svg(460, yEnd + 16, parts.join('\n'), 'The Dirac delta kernel');
 }
 
 function box(x, y, w, h, label, fill = '#eef3f9') {
