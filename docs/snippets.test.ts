@@ -24,7 +24,7 @@ const TESTED: Record<string, string> = {
   'examples/node/classify.mjs': 'examples/node/examples.test.ts',
   'examples/node/fold-verify.mjs': 'examples/node/guides.test.ts',
   'examples/node/engines.mjs': 'examples/node/guides.test.ts',
-  'examples/cli/cifar10.sh': 'examples/cli/cli.test.ts',
+  'examples/cli/cifar10.sh': 'examples/cli/cifar10.slow.test.ts',
   'examples/cli/import-upstream.sh': 'examples/cli/cli.test.ts',
   'examples/browser/src/main.ts': 'packages/infer/test/browser.test.ts',
   'examples/browser/src/worker.ts': 'packages/infer/test/browser.test.ts',

@@ -5,7 +5,8 @@
 #   bash examples/cli/cifar10.sh [CIFAR-10 .tar.gz or folder] [run directory]
 #
 # Defaults: ../shared/data/cifar-10-binary.tar.gz and runs/diracnet-10-1-quick. TRAIN_LIMIT (default 4000)
-# and TEST_LIMIT (default 1000) keep it a few minutes long; docs/examples.test.ts runs it with small ones.
+# and TEST_LIMIT (default 1000) keep it a few minutes long; examples/cli/cifar10.slow.test.ts runs it with
+# smaller ones.
 # Needs the packages built (`npm run build`).
 set -euo pipefail
 DATA="${1:-../shared/data/cifar-10-binary.tar.gz}"

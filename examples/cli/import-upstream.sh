@@ -4,7 +4,7 @@
 #
 #   bash examples/cli/import-upstream.sh <checkpoint.pt7> <input.npy (float32 NCHW)> [out dir]
 #
-# docs/examples.test.ts runs it on the small checkpoint in packages/models/test/fixtures/torch.
+# examples/cli/cli.test.ts runs it on the small checkpoint in packages/models/test/fixtures/torch.
 # Needs the packages built (`npm run build`).
 set -euo pipefail
 CHECKPOINT="$1"
