@@ -55,6 +55,18 @@ export function buildProgram(): Command {
     .requiredOption('--out <path>', 'output file (onnx) or folder (tfjs: model.json + weight shards)')
     .option('--opset <n>', 'ONNX opset, 13 to 21 (default 17)')
     .option('--shard-mb <n>', 'tfjs: largest weight shard in MiB (default: one shard)')
+    .option(
+      '--quantize <type>',
+      'onnx: fp16 (float16 weights, float32 compute) | int8 (QDQ: int8 per-channel weights, uint8 activations; needs --calibration)',
+    )
+    .option(
+      '--calibration <path>',
+      'int8: training images to calibrate on (CIFAR folder or .tar.gz, or an image folder)',
+    )
+    .option('--calibration-size <n>', 'int8: how many training images (default 256)')
+    .option('--calibration-method <name>', 'int8: minmax | percentile (default minmax)')
+    .option('--percentile <p>', 'int8 with --calibration-method percentile (default 99.99)')
+    .option('--dataset <name>', 'int8: dataset of --calibration: cifar10 | cifar100 | imagefolder', 'cifar10')
     .option('--json', 'print a JSON summary')
     .action(lazy(() => import('./commands/export')));
 
@@ -103,8 +115,8 @@ export function buildProgram(): Command {
 
   program
     .command('eval')
-    .description('top-1/top-5 and loss of a model directory on a dataset split')
-    .requiredOption('--model <dir>', 'model directory (either form)')
+    .description('top-1/top-5 and loss of a model directory or an .onnx file on a dataset split')
+    .requiredOption('--model <dir>', 'model directory (either form), or an .onnx file from dirac export')
     .requiredOption(
       '--data <path>',
       'dataset folder or .tar.gz (imagefolder: the folder holding train/ and val/)',
@@ -114,6 +126,11 @@ export function buildProgram(): Command {
     .option('--limit <n>', 'first N images only')
     .option('--batch-size <n>', 'batch size', '100')
     .option('--backend <name>', backendHelp, 'auto')
+    .option(
+      '--engine <name>',
+      'tfjs | onnxruntime (onnxruntime-node; the default for .onnx files; model directories are exported in memory)',
+    )
+    .option('--record', 'write the result into the .onnx file (metadata "metrics")')
     .option('--json', 'print JSON')
     .action(lazy(() => import('./commands/eval')));
 

@@ -3,7 +3,16 @@ import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { disposeModel, UsageError } from '@dirac/core';
 import { loadModelDir, readModelSpec, writeFileAtomic } from '@dirac/core/node';
-import { exportOnnx, ONNX_DEFAULT_OPSET, ONNX_OPSET_RANGE } from '@dirac/core/onnx';
+import {
+  type CalibrationTable,
+  calibrateActivations,
+  exportOnnx,
+  ONNX_DEFAULT_OPSET,
+  ONNX_OPSET_RANGE,
+  type OnnxQuantization,
+} from '@dirac/core/onnx';
+import * as tf from '@tensorflow/tfjs-core';
+import { type EvalDataset, openEvalSplit } from '../../data/eval-split';
 import { exportTfjsGraphModel } from '../../export/tfjs-graph';
 import { selectBackend } from '../backend';
 import { emit, numberOption } from '../output';
@@ -13,6 +22,12 @@ interface ExportOptions {
   out: string;
   opset?: string;
   shardMb?: string;
+  quantize?: string;
+  calibration?: string;
+  calibrationSize?: string;
+  calibrationMethod?: string;
+  percentile?: string;
+  dataset?: string;
   json?: boolean;
 }
 
@@ -23,6 +38,8 @@ interface ExportReport {
   out: string;
   files: { path: string; bytes: number }[];
   opset?: number;
+  quantize?: OnnxQuantization;
+  calibration?: { images: number; method: string; percentile?: number; data: string };
 }
 
 async function statOrNull(path: string) {
@@ -90,6 +107,25 @@ export async function run(dir: string, opts: ExportOptions): Promise<number> {
   const shardMb = numberOption('shard-mb', opts.shardMb, { min: Number.MIN_VALUE });
   if (shardMb !== undefined && format !== 'tfjs')
     throw new UsageError('--shard-mb applies to --format tfjs only');
+  const quantize = opts.quantize as OnnxQuantization | undefined;
+  if (quantize !== undefined && quantize !== 'fp16' && quantize !== 'int8') {
+    throw new UsageError(`--quantize must be fp16 or int8; got '${opts.quantize}'`);
+  }
+  if (quantize && format !== 'onnx') throw new UsageError('--quantize applies to --format onnx only');
+  if (quantize === 'int8' && !opts.calibration) {
+    throw new UsageError(
+      '--quantize int8 needs --calibration <training data> (a few hundred images set the activation ranges)',
+    );
+  }
+  if (opts.calibration && quantize !== 'int8')
+    throw new UsageError('--calibration applies to --quantize int8 only');
+  const calibrationSize =
+    numberOption('calibration-size', opts.calibrationSize, { integer: true, min: 1 }) ?? 256;
+  const method = opts.calibrationMethod ?? 'minmax';
+  if (method !== 'minmax' && method !== 'percentile') {
+    throw new UsageError(`--calibration-method must be minmax or percentile; got '${method}'`);
+  }
+  const percentile = numberOption('percentile', opts.percentile, { min: 50 });
   const spec = await readModelSpec(dir);
   if (spec.form !== 'folded') {
     throw new UsageError(
@@ -106,7 +142,18 @@ export async function run(dir: string, opts: ExportOptions): Promise<number> {
   let report: ExportReport;
   try {
     if (format === 'onnx') {
-      const bytes = exportOnnx(model, opset === undefined ? {} : { opset });
+      let calibration: CalibrationTable | undefined;
+      if (quantize === 'int8') {
+        calibration = await calibrate(model, opts.calibration!, opts.dataset ?? 'cifar10', calibrationSize, {
+          method,
+          percentile,
+        });
+      }
+      const bytes = exportOnnx(model, {
+        ...(opset === undefined ? {} : { opset }),
+        ...(quantize ? { quantize } : {}),
+        ...(calibration ? { calibration } : {}),
+      });
       await mkdir(dirname(out), { recursive: true });
       await writeFileAtomic(out, bytes);
       report = {
@@ -115,6 +162,17 @@ export async function run(dir: string, opts: ExportOptions): Promise<number> {
         out,
         files: [{ path: out, bytes: bytes.byteLength }],
         opset: opset ?? ONNX_DEFAULT_OPSET,
+        ...(quantize ? { quantize } : {}),
+        ...(calibration
+          ? {
+              calibration: {
+                images: calibration.images,
+                method: calibration.method,
+                ...(calibration.percentile !== undefined ? { percentile: calibration.percentile } : {}),
+                data: opts.calibration!,
+              },
+            }
+          : {}),
       };
     } else {
       const exported = exportTfjsGraphModel(
@@ -142,10 +200,43 @@ export async function run(dir: string, opts: ExportOptions): Promise<number> {
   const total = report.files.reduce((n, f) => n + f.bytes, 0);
   emit(Boolean(opts.json), report, () =>
     [
-      `exported ${spec.name} (${format === 'onnx' ? `ONNX opset ${report.opset}, input NCHW` : 'TF.js graph model, input NHWC'}) to ${report.out}`,
+      `exported ${spec.name} (${format === 'onnx' ? `ONNX opset ${report.opset}, input NCHW${quantize ? `, ${quantize === 'int8' ? `int8 QDQ calibrated on ${report.calibration!.images} images (${report.calibration!.method})` : 'fp16 weights'}` : ''}` : 'TF.js graph model, input NHWC'}) to ${report.out}`,
       ...report.files.map((f) => `  ${f.path}  ${f.bytes.toLocaleString('en-US')} bytes`),
       `  total ${total.toLocaleString('en-US')} bytes`,
     ].join('\n'),
   );
   return 0;
+}
+
+/** Activation ranges from the first `size` training images of `data`, normalized as for evaluation. */
+async function calibrate(
+  model: Awaited<ReturnType<typeof loadModelDir>>,
+  data: string,
+  dataset: string,
+  size: number,
+  options: { method: 'minmax' | 'percentile'; percentile?: number },
+): Promise<CalibrationTable> {
+  if (!['cifar10', 'cifar100', 'imagefolder'].includes(dataset)) {
+    throw new UsageError(`--dataset must be cifar10, cifar100 or imagefolder; got '${dataset}'`);
+  }
+  const split = await openEvalSplit({
+    dataset: dataset as EvalDataset,
+    data,
+    split: 'train',
+    limit: size,
+    batchSize: 64,
+  });
+  const c = model.spec.inputShape[2];
+  async function* tensors() {
+    for await (const b of split.batches) {
+      const side = Math.round(Math.sqrt(b.x.length / (b.n * c)));
+      const t = tf.tensor4d(b.x, [b.n, side, side, c]);
+      try {
+        yield t;
+      } finally {
+        t.dispose();
+      }
+    }
+  }
+  return calibrateActivations(model, tensors(), options);
 }
