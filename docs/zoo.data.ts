@@ -22,8 +22,12 @@ export interface ZooRow {
   bytes: number;
   dtypes: string[];
   source: string;
-  /** URL of the entry's model.json on this site (the zoo is copied into the build). */
-  modelJson: string;
+  /** Whether the entry lists no files: upstream weights that `dirac zoo import` converts on your machine. */
+  local: boolean;
+  /** Whether this is the index's default entry (what `dirac classify` uses). */
+  isDefault: boolean;
+  /** URL of the entry's model.json on this site (the zoo is copied into the build), when it has files. */
+  modelJson?: string;
 }
 
 export interface ZooData {
@@ -45,7 +49,7 @@ interface RawEntry {
 
 /** Checks and flattens a parsed zoo index. */
 export function zooRows(
-  index: { formatVersion?: unknown; entries?: unknown },
+  index: { formatVersion?: unknown; entries?: unknown; default?: unknown },
   where = 'zoo/index.json',
 ): ZooRow[] {
   if (index.formatVersion !== 1) throw new Error(`${where}: formatVersion ${index.formatVersion} is not 1`);
@@ -73,7 +77,9 @@ export function zooRows(
       ),
       dtypes: weights.map((f) => f.dtype as string),
       source: e.source as string,
-      modelJson: `/zoo/${String(e.path).replace(/^\/+|\/+$/g, '')}/model.json`,
+      local: files.length === 0,
+      isDefault: index.default === e.name,
+      modelJson: files.length ? `/zoo/${String(e.path).replace(/^\/+|\/+$/g, '')}/model.json` : undefined,
     };
   });
 }

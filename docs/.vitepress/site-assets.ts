@@ -30,7 +30,9 @@ export function zooAssets(zooDir = join(repoRoot, 'zoo')): SiteAsset[] {
   const index = JSON.parse(readFileSync(indexPath, 'utf8')) as ZooIndexFile;
   const out: SiteAsset[] = [{ url: 'zoo/index.json', from: indexPath }];
   for (const entry of index.entries ?? []) {
-    const names = new Set(['model.json', ...(entry.files ?? []).map((f) => f.path)]);
+    // Entries without files (upstream weights that `dirac zoo import` converts locally) have nothing to copy.
+    if (!entry.files?.length) continue;
+    const names = new Set(['model.json', ...entry.files.map((f) => f.path)]);
     for (const name of names) {
       const rel = normalize(join(entry.path, name));
       if (rel.startsWith('..')) throw new Error(`zoo/index.json: '${entry.path}/${name}' leaves zoo/`);
