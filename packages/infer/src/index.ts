@@ -92,8 +92,9 @@ export interface BrowserLoadOptions extends LoadOptions {
   warmup?: boolean;
   /**
    * The engine that runs the network: 'tfjs', 'onnxruntime' or 'auto' (default). In browsers ONNX Runtime
-   * comes from the app (`onnxruntime`); 'auto' uses it only when tfjs has no GPU backend. The classifier's
-   * `engine` field says what was chosen and why.
+   * comes from the app (`onnxruntime`); 'auto' uses it only when tfjs is on its plain-JavaScript 'cpu'
+   * backend (tfjs' wasm, webgl and webgpu backends are faster). The classifier's `engine` field says what
+   * was chosen and why.
    */
   engine?: EngineRequest;
   /**
@@ -141,6 +142,6 @@ export async function load(
     engine: options.engine,
     onnxruntime: options.onnxruntime,
     onnxruntimeOptions: options.onnxruntimeOptions,
-    platform: { onnxruntime: 'onnxruntime-web', provider: 'wasm', tfjsOnGpuWins: true },
+    platform: { onnxruntime: 'onnxruntime-web', provider: 'wasm', auto: 'browser' },
   });
 }

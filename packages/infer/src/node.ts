@@ -282,6 +282,6 @@ export async function load(
     // Imported only when the onnxruntime engine is asked for or 'auto' looks for it.
     onnxruntime: options.onnxruntime ?? (() => import('onnxruntime-node') as Promise<OnnxruntimeModule>),
     onnxruntimeOptions: options.onnxruntimeOptions,
-    platform: { onnxruntime: 'onnxruntime-node', provider: 'cpu', tfjsOnGpuWins: true },
+    platform: { onnxruntime: 'onnxruntime-node', provider: 'cpu', auto: 'node' },
   });
 }

@@ -1,0 +1,164 @@
+/**
+ * The engines in Debian's chromium (playwright-core): tfjs (webgl, wasm) and onnxruntime-web (wasm, its
+ * .wasm files served from node_modules, no network) classify like Node through the same API, 'auto'
+ * follows the documented policy, and a measurement of DiracNet-34-1 on each engine is printed (the
+ * numbers behind the browser 'auto' policy; not asserted: the machine is shared). Skipped when
+ * /usr/bin/chromium is absent.
+ */
+import { existsSync } from 'node:fs';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { disposeModel, useBackend } from '@dirac/core';
+import { load, type Prediction } from '@dirac/infer/node';
+import * as esbuild from 'esbuild';
+import { type Browser, chromium } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { browserBuildOptions } from '../../../examples/browser/build.mjs';
+import { CIFAR_LABELS, makeModel, removeDir, saveTempModel, serveDir } from './helpers';
+
+const CHROMIUM = '/usr/bin/chromium';
+const haveChromium = existsSync(CHROMIUM);
+const repo = resolve(__dirname, '..', '..', '..');
+
+interface Report {
+  status: 'done' | 'error';
+  engine?: { name: string; backend: string; reason: string };
+  tfjsBackend?: string;
+  top?: Prediction[][];
+  speed?: Record<string, number>;
+  error?: string;
+}
+
+/** The synthetic images of page.ts, for Node. */
+function image(seed: number, size: number) {
+  const d = new Uint8Array(size * size * 3);
+  for (let i = 0; i < size * size; i++) {
+    const x = i % size;
+    const y = Math.floor(i / size);
+    d[i * 3] = (x * (seed + 3) * 7) % 256;
+    d[i * 3 + 1] = (y * (seed + 5) * 11) % 256;
+    d[i * 3 + 2] = ((x + y) * (seed + 7) * 13) % 256;
+  }
+  return { data: d, width: size, height: size };
+}
+
+describe.skipIf(!haveChromium)('engines in chromium', () => {
+  let out: string;
+  let small: string;
+  let big: string;
+  let server: Awaited<ReturnType<typeof serveDir>>;
+  let browser: Browser;
+  let node: Prediction[][];
+
+  beforeAll(async () => {
+    out = await mkdtemp(join(tmpdir(), 'dirac-engines-page-'));
+    await esbuild.build(
+      browserBuildOptions({
+        entryPoints: { page: join(__dirname, 'browser-engines', 'page.ts') },
+        outdir: out,
+        splitting: true,
+        minify: false,
+      }),
+    );
+    await writeFile(
+      join(out, 'index.html'),
+      '<!doctype html><script type="module" src="./page.js"></script>\n',
+    );
+    await useBackend('wasm', { threads: 1 });
+    const s = makeModel('diracnet-10-1', { labels: CIFAR_LABELS, seed: 2, logitScale: 40 });
+    small = (await saveTempModel(s)).dir;
+    disposeModel(s);
+    const b = makeModel('diracnet-34-1', { seed: 3 });
+    big = (await saveTempModel(b)).dir;
+    disposeModel(b);
+    const clf = await load(small, { engine: 'tfjs' });
+    node = await clf.classify([0, 1, 2].map((i) => image(i, 32)));
+    await clf.dispose();
+    server = await serveDir(repo, { '/__page__/': out, '/__small__/': small, '/__big__/': big });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: [
+        '--no-sandbox',
+        '--headless',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+        '--enable-unsafe-swiftshader',
+      ],
+    });
+  }, 180_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+    await Promise.all([out, small, big].filter(Boolean).map(removeDir));
+  });
+
+  async function run(params: Record<string, string>): Promise<Report> {
+    const page = await browser.newPage();
+    const logs: string[] = [];
+    page.on('console', (m) => logs.push(m.text()));
+    page.on('pageerror', (e) => logs.push(String(e)));
+    const requests: string[] = [];
+    page.on('request', (r) => requests.push(r.url()));
+    await page.goto(`${server.url}/__page__/index.html?${new URLSearchParams(params)}`);
+    await page.waitForFunction(() => (window as unknown as { __engines?: unknown }).__engines, null, {
+      timeout: 150_000,
+    });
+    const r = (await page.evaluate(() => (window as unknown as { __engines: unknown }).__engines)) as Report;
+    await page.close();
+    expect(r.status, `${r.error ?? ''}\n${logs.join('\n')}`).toBe('done');
+    // Everything came from the local server.
+    expect(requests.filter((u) => !u.startsWith(server.url))).toEqual([]);
+    return r;
+  }
+
+  const cases = [
+    { engine: 'tfjs', backend: 'webgl', want: { name: 'tfjs', backend: 'webgl' } },
+    { engine: 'tfjs', backend: 'wasm', want: { name: 'tfjs', backend: 'wasm' } },
+    { engine: 'onnxruntime', backend: 'wasm', want: { name: 'onnxruntime', backend: 'wasm' } },
+    { engine: 'onnxruntime', backend: 'webgl', want: { name: 'onnxruntime', backend: 'wasm' } },
+    { engine: 'auto', backend: 'webgl', want: { name: 'tfjs', backend: 'webgl' } },
+    { engine: 'auto', backend: 'wasm', want: { name: 'tfjs', backend: 'wasm' } },
+    { engine: 'auto', backend: 'cpu', want: { name: 'onnxruntime', backend: 'wasm' } },
+    { engine: 'auto', backend: 'cpu', ort: '0', want: { name: 'tfjs', backend: 'cpu' } },
+  ];
+  for (const c of cases) {
+    it(`engine '${c.engine}' with tfjs on ${c.backend}${c.ort === '0' ? ', no ONNX Runtime given' : ''}: ${c.want.name} (${c.want.backend}), answers as in Node`, async () => {
+      const r = await run({
+        model: '/__small__/',
+        engine: c.engine,
+        backend: c.backend,
+        ...(c.ort ? { ort: c.ort } : {}),
+      });
+      expect(r.engine).toMatchObject(c.want);
+      expect(r.tfjsBackend).toBe(c.backend);
+      r.top!.forEach((top, i) => {
+        expect(top[0]!.label).toBe(node[i]![0]!.label);
+        top.forEach((p, j) => {
+          expect(Math.abs(p.probability - node[i]![j]!.probability)).toBeLessThan(2e-3);
+        });
+      });
+    });
+  }
+
+  it('measures DiracNet-34-1 on each engine (printed: the basis of the browser auto policy)', async () => {
+    const rows: string[] = [];
+    for (const [engine, backend] of [
+      ['tfjs', 'webgl'],
+      ['tfjs', 'wasm'],
+      ['onnxruntime', 'wasm'],
+    ] as const) {
+      const r = await run({ model: '/__big__/', engine, backend, batches: '1,16', budget: '4000' });
+      rows.push(
+        `${engine} (${r.engine!.backend}): batch 1 ${r.speed!['1']!.toFixed(1)} img/s, batch 16 ${r.speed!['16']!.toFixed(1)} img/s`,
+      );
+    }
+    console.log(
+      `chromium, DiracNet-34-1 (CIFAR), one thread, no GPU (SwiftShader webgl):\n  ${rows.join('\n  ')}`,
+    );
+  }, 300_000);
+});
