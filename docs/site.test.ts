@@ -1,14 +1,15 @@
 /**
  * The built docs site: the live demo in headless Chromium (pick an image, see the top-5 of a zoo model, as
- * Node's @dirac/infer would answer), the zoo table, the benchmark page and the API reference.
+ * Node's @dirac/infer would answer, on webgl, wasm and cpu), the zoo table, the benchmark page and the API
+ * reference.
  *
- * Uses docs/.vitepress/dist, building it (`npm run docs:build`) when it is missing or its zoo copy differs
- * from zoo/index.json. While the zoo has no entries the demo runs on a random-weights demo model served
- * as a one-entry zoo; once zoo/index.json lists one, on the first real entry. Skipped without
- * /usr/bin/chromium.
+ * Uses docs/.vitepress/dist, building it (`npm run docs:build`) when it is missing, older than the site's
+ * sources, or its zoo copy differs from zoo/index.json. While the zoo has no servable entry the demo runs on
+ * a random-weights demo model served as a one-entry zoo; once zoo/index.json lists one, on the entry the
+ * demo opens with (the index's default, else the first with files). Skipped without /usr/bin/chromium.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { useBackend } from '@dirac/core';
@@ -37,10 +38,24 @@ function npm(args: string[]): Promise<void> {
   });
 }
 
-/** Whether the built site is there and carries the current zoo. */
+/** Newest modification time of the site's own sources (pages, config, theme, data loaders). */
+function newestSource(dir = __dirname): number {
+  return Math.max(
+    0,
+    ...readdirSync(dir, { withFileTypes: true }).map((e) => {
+      const p = join(dir, e.name);
+      if (e.isDirectory()) return ['api', 'cache', 'dist', 'public'].includes(e.name) ? 0 : newestSource(p);
+      return /\.(md|ts|mts|vue|css)$/.test(e.name) && !e.name.endsWith('.test.ts') ? statSync(p).mtimeMs : 0;
+    }),
+  );
+}
+
+/** Whether the built site is there, newer than its sources, and carries the current zoo. */
 function builtSiteIsCurrent(): boolean {
   const copy = join(dist, 'zoo', 'index.json');
-  if (!existsSync(join(dist, 'demo.html')) || !existsSync(copy)) return false;
+  const page = join(dist, 'demo.html');
+  if (!existsSync(page) || !existsSync(copy)) return false;
+  if (statSync(page).mtimeMs < newestSource()) return false;
   return readFileSync(copy, 'utf8') === readFileSync(join(repo, 'zoo/index.json'), 'utf8');
 }
 
@@ -117,7 +132,7 @@ describe.skipIf(!existsSync(CHROMIUM))('docs site (chromium)', () => {
     if (work) await removeDir(work);
   });
 
-  for (const backend of ['default', 'wasm']) {
+  for (const backend of ['default', 'wasm', 'cpu']) {
     it(`the demo classifies a picked image (${backend} backend)`, async () => {
       const page = await browser.newPage();
       const logs: string[] = [];
