@@ -32,9 +32,9 @@ scope.onmessage = async (e) => {
       const top = await model.classify(bitmap);
       total += performance.now() - t1;
       bitmap.close();
-      // #endregion worker
       results.push({ image: url, top });
     }
+    // #endregion worker
     model.dispose();
     scope.postMessage({
       status: 'done',
