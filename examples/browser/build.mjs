@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * Bundles the browser example with esbuild: src/main.ts → dist/main.js, src/worker.ts → dist/worker.js
- * (ES modules, minified, with source maps), plus dist/build-info.json (sizes and whether the webgl backend
+ * (ES modules, minified, with source maps; shared and lazily imported code in dist/chunks/), plus dist/build-info.json (sizes and whether the webgl backend
  * was bundled) and dist/meta.json (esbuild's metafile).
  *
  *   node examples/browser/build.mjs            # then serve the repository root and open
@@ -91,6 +91,10 @@ export async function buildBrowserExample() {
     browserBuildOptions({
       entryPoints: { main: join(here, 'src', 'main.ts'), worker: join(here, 'src', 'worker.ts') },
       outdir,
+      // Code reached only through import() (the onnxruntime engine's ONNX builder) goes into chunks/ and is
+      // fetched only when used, as Vite, webpack and Rollup do; the page and the worker share chunks too.
+      splitting: true,
+      chunkNames: 'chunks/[name]-[hash]',
       sourcemap: true,
       plugins: webgl ? [] : [stubPlugin(['@tensorflow/tfjs-backend-webgl'])],
     }),
