@@ -44,7 +44,7 @@ export async function run(images: string[], opts: ClassifyOptions): Promise<numb
       out
         .map(({ image, top }) =>
           [
-            `${image} (${source}):`,
+            `${images.length ? image : 'chelsea.png (bundled CC0 photo of a cat)'} with ${source}:`,
             ...top.map((p) => `  ${(100 * p.probability).toFixed(1).padStart(5)}%  ${p.label}`),
           ].join('\n'),
         )
