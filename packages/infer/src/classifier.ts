@@ -73,6 +73,8 @@ export function topK(logits: ArrayLike<number>, k: number, labels?: readonly str
   }));
 }
 
+const GPU_BACKENDS = new Set(['webgl', 'webgpu']);
+
 const isBatch = (input: unknown): boolean =>
   Array.isArray(input) || (input instanceof tf.Tensor && input.rank === 4);
 
@@ -205,7 +207,8 @@ export class DiracClassifier<I = unknown> {
     const logits = await this.infer(images as I | I[]);
     let values: Float32Array;
     try {
-      values = (await logits.data()) as Float32Array;
+      // CPU backends read synchronously at a fraction of the cost; GPU backends must not block.
+      values = (GPU_BACKENDS.has(tf.getBackend()) ? await logits.data() : logits.dataSync()) as Float32Array;
     } finally {
       logits.dispose();
     }
