@@ -96,8 +96,11 @@ export interface LoaderHost {
   joinPath?(dir: string, rel: string): string;
   /** The download cache for URL sources. */
   cache?: DownloadCache;
-  /** Finds the default zoo index when no `zooIndex` option is given (Node: the repository's). */
-  defaultZooIndex?(): Promise<string | undefined>;
+  /**
+   * The zoo indexes to search when no `zooIndex` option is given, most specific first (Node: the
+   * repository's, the installed @dirac/zoo, the user's converted models).
+   */
+  zooIndexes?(): Promise<string[]>;
   /** Base URL for relative URLs (browsers: the page's or worker's location). */
   baseUrl?: string;
   /** Whether to work from the cache only. */
@@ -394,12 +397,8 @@ function childLocation(ctx: Ctx, base: Location, path: string): Location {
   return { kind: 'url', base: href.endsWith('/') ? href : `${href}/` };
 }
 
-async function findZooEntry(
-  ctx: Ctx,
-  name: string,
-): Promise<{ loc: Location; expected: ExpectedFiles } | undefined> {
+async function zooIndexes(ctx: Ctx): Promise<{ index: ZooIndex; base: Location }[]> {
   const opt = ctx.options.zooIndex;
-  let found: { index: ZooIndex; base: Location } | undefined;
   if (opt && typeof opt === 'object' && !(opt instanceof URL)) {
     const baseStr = ctx.options.zooBase;
     if (!baseStr)
@@ -408,17 +407,48 @@ async function findZooEntry(
       isHttpUrl(baseStr) || !ctx.host.readFile
         ? urlLocation(baseStr, ctx.host)
         : { kind: 'file', dir: baseStr };
-    found = { index: opt, base };
-  } else {
-    const where = opt ? String(opt) : await ctx.host.defaultZooIndex?.();
-    if (!where) return undefined;
-    found = await readZooIndex(ctx, where);
+    return [{ index: opt, base }];
   }
-  const entry = found.index.entries.find((e) => e.name === name);
-  if (!entry) return undefined;
-  const expected: ExpectedFiles = new Map();
-  for (const f of entry.files ?? []) expected.set(f.path, { bytes: f.bytes, sha256: f.sha256 });
-  return { loc: childLocation(ctx, found.base, entry.path), expected };
+  const wheres = opt ? [String(opt)] : ((await ctx.host.zooIndexes?.()) ?? []);
+  return Promise.all(wheres.map((w) => readZooIndex(ctx, w)));
+}
+
+/** The first index listing `name` with files; an entry listed without files must be imported first. */
+async function findZooEntry(
+  ctx: Ctx,
+  name: string,
+): Promise<{ loc: Location; expected: ExpectedFiles } | undefined> {
+  let placeholder: ZooIndexEntry | undefined;
+  for (const found of await zooIndexes(ctx)) {
+    const entry = lookUp(found.index, name);
+    if (!entry) continue;
+    if (entry.files && entry.files.length === 0) {
+      placeholder ??= entry;
+      continue;
+    }
+    const expected: ExpectedFiles = new Map();
+    for (const f of entry.files ?? []) expected.set(f.path, { bytes: f.bytes, sha256: f.sha256 });
+    return { loc: childLocation(ctx, found.base, entry.path), expected };
+  }
+  if (placeholder) {
+    throw new UsageError(
+      `${placeholder.name} is converted from upstream's weights on the user's machine: run \`npx dirac zoo import ${placeholder.name.split('/').pop()}\` first`,
+    );
+  }
+  return undefined;
+}
+
+/** An entry by its full name (`cifar10/diracnet-34-1`) or, when unambiguous, its model part (`diracnet-18`). */
+function lookUp(index: ZooIndex, name: string): ZooIndexEntry | undefined {
+  const exact = index.entries.find((e) => e.name === name);
+  if (exact) return exact;
+  const matches = index.entries.filter((e) => e.name.endsWith(`/${name}`));
+  if (matches.length > 1) {
+    throw new UsageError(
+      `'${name}' is ambiguous in the zoo: say which of ${matches.map((e) => e.name).join(', ')}`,
+    );
+  }
+  return matches[0];
 }
 
 /**

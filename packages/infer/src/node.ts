@@ -13,10 +13,9 @@
  * @packageDocumentation
  */
 import { mkdir, readFile, rm, stat } from 'node:fs/promises';
-import { homedir } from 'node:os';
 import { dirname, join, resolve, sep } from 'node:path';
 import { type BackendInfo, type BackendRequest, DataError, UsageError, useBackend } from '@dirac/core';
-import { writeFileAtomic } from '@dirac/core/node';
+import { defaultCacheDir, writeFileAtomic, zooIndexPaths } from '@dirac/core/node';
 import {
   type BrowserLoadOptions,
   createClassifier,
@@ -64,21 +63,7 @@ export interface NodeLoadOptions extends Omit<BrowserLoadOptions, 'backend'> {
   cacheDir?: string;
 }
 
-/**
- * The user's cache directory for @dirac downloads: `$DIRAC_CACHE_DIR` when set; else `$XDG_CACHE_HOME/dirac`
- * or `~/.cache/dirac` on Linux and other Unixes, `~/Library/Caches/dirac` on macOS,
- * `%LOCALAPPDATA%\dirac` on Windows.
- */
-export function defaultCacheDir(
-  env: Record<string, string | undefined> = process.env,
-  platform: NodeJS.Platform = process.platform,
-  home: string = homedir(),
-): string {
-  if (env.DIRAC_CACHE_DIR) return resolve(env.DIRAC_CACHE_DIR);
-  if (platform === 'win32') return join(env.LOCALAPPDATA || join(home, 'AppData', 'Local'), 'dirac');
-  if (platform === 'darwin') return join(home, 'Library', 'Caches', 'dirac');
-  return join(env.XDG_CACHE_HOME || join(home, '.cache'), 'dirac');
-}
+export { defaultCacheDir };
 
 const safeSegment = (s: string): string => {
   const t = s.replace(/[^A-Za-z0-9._-]/g, '_');
@@ -144,19 +129,6 @@ async function exists(path: string): Promise<boolean> {
   );
 }
 
-/** `zoo/index.json` in the working directory or a parent (the repository's zoo), or `$DIRAC_ZOO_INDEX`. */
-async function findZooIndex(): Promise<string | undefined> {
-  if (process.env.DIRAC_ZOO_INDEX) return resolve(process.env.DIRAC_ZOO_INDEX);
-  let dir = process.cwd();
-  for (;;) {
-    const candidate = join(dir, 'zoo', 'index.json');
-    if (await exists(candidate)) return candidate;
-    const up = dirname(dir);
-    if (up === dir) return undefined;
-    dir = up;
-  }
-}
-
 /** The Node {@link LoaderHost}: local files, the download cache, the repository's zoo index. */
 export function nodeLoaderHost(options: { cacheDir?: string; offline?: boolean } = {}): LoaderHost {
   return {
@@ -167,7 +139,7 @@ export function nodeLoaderHost(options: { cacheDir?: string; offline?: boolean }
     exists,
     joinPath: (dir, rel) => resolve(dir, rel),
     cache: fileCache(options.cacheDir ?? defaultCacheDir()),
-    defaultZooIndex: findZooIndex,
+    zooIndexes: () => zooIndexPaths(),
     offline: options.offline ?? /^(1|true|yes)$/i.test(process.env.DIRAC_OFFLINE ?? ''),
   };
 }
