@@ -40,6 +40,11 @@ export interface ExportOnnxOptions {
   quantize?: OnnxQuantization;
   /** Activation ranges for `quantize: 'int8'`, from {@link calibrateActivations}. */
   calibration?: CalibrationTable;
+  /**
+   * int8: names of conv and linear layers left in float32 (often the first conv and the classifier, which
+   * are small and the most sensitive).
+   */
+  keepFloat?: string[];
   /** Extra `metadata_props` entries; they override the ones the exporter writes. */
   metadata?: Record<string, string>;
   /** `producer_version`; default the @dirac/core version the exporter belongs to. */
@@ -106,6 +111,7 @@ class OnnxGraphBuilder {
     reserved: string[],
     private readonly quantize: OnnxQuantization | undefined,
     private readonly calibration: CalibrationTable | undefined,
+    private readonly keepFloat: ReadonlySet<string> = new Set(),
   ) {
     for (const n of reserved) this.used.add(n);
   }
@@ -178,9 +184,10 @@ class OnnxGraphBuilder {
     w: Float32Array,
     bias: HostTensor | undefined,
     input: string,
+    float = false,
   ): { w: string; b?: string } {
     const out = dims[0]!;
-    if (this.quantize !== 'int8') {
+    if (this.quantize !== 'int8' || float) {
       return {
         w: this.initializer(base, dims, w),
         ...(bias ? { b: this.initializer(bias.name, [out], bias.data) } : {}),
@@ -220,13 +227,15 @@ class OnnxGraphBuilder {
     switch (op.op) {
       case 'conv': {
         const [kh, kw, cin, cout] = op.weight.shape as [number, number, number, number];
-        x = this.qdq(x);
+        const inFloat = this.keepFloat.has(op.name);
+        if (!inFloat) x = this.qdq(x);
         const { w, b } = this.weights(
           op.weight.name,
           [cout, cin, kh, kw],
           transposeData(op.weight.data, op.weight.shape, [3, 2, 0, 1]),
           op.bias,
           x,
+          inFloat,
         );
         const [[t, bottom], [l, r]] = op.padding;
         let y = this.node('Conv', b ? [x, w, b] : [x, w], op.name, [
@@ -239,7 +248,7 @@ class OnnxGraphBuilder {
         if (op.relu) y = this.node('Relu', [y], `${op.name}.relu`);
         this.calibrated(y, key);
         // int8: conv outputs are quantized right away, so that DQ → Conv → (Relu) → Q fuses into one int8 conv.
-        return this.qdq(y);
+        return inFloat ? y : this.qdq(y);
       }
       case 'relu':
         return this.node('Relu', [x], 'relu');
@@ -270,7 +279,8 @@ class OnnxGraphBuilder {
         ]);
       case 'linear': {
         const [fin, fout] = op.weight.shape as [number, number];
-        x = this.qdq(x);
+        const inFloat = this.keepFloat.has(op.name);
+        if (!inFloat) x = this.qdq(x);
         // Stored as [out, in] with transB = 1, as PyTorch writes Linear layers.
         const { w, b } = this.weights(
           op.weight.name,
@@ -278,6 +288,7 @@ class OnnxGraphBuilder {
           transposeData(op.weight.data, [fin, fout], [1, 0]),
           op.bias,
           x,
+          inFloat,
         );
         return this.node('Gemm', [x, w, b!], op.name, [
           float('alpha', 1),
@@ -304,13 +315,18 @@ class OnnxGraphBuilder {
 }
 
 /** The `quantization` metadata entry: what was quantized and how (JSON). */
-function quantizationNote(quantize: OnnxQuantization, calibration: CalibrationTable | undefined): string {
+function quantizationNote(
+  quantize: OnnxQuantization,
+  calibration: CalibrationTable | undefined,
+  keepFloat: string[] = [],
+): string {
   if (quantize === 'fp16') return JSON.stringify({ weights: 'float16', compute: 'float32' });
   return JSON.stringify({
     format: 'QDQ',
     weights: 'int8 symmetric per output channel',
     biases: 'int32',
     activations: 'uint8 per tensor',
+    ...(keepFloat.length ? { float32Layers: keepFloat } : {}),
     calibration: {
       method: calibration!.method,
       ...(calibration!.percentile !== undefined ? { percentile: calibration!.percentile } : {}),
@@ -371,7 +387,12 @@ export function exportOnnx(model: Model, options: ExportOnnxOptions = {}): Uint8
     );
   }
   const lowered = lowerModel(model);
-  const g = new OnnxGraphBuilder([inputName, outputName], quantize, options.calibration);
+  const g = new OnnxGraphBuilder(
+    [inputName, outputName],
+    quantize,
+    options.calibration,
+    new Set(options.keepFloat ?? []),
+  );
   const x0 =
     layout === 'NHWC'
       ? g.node('Transpose', [inputName], 'input.nchw', [ints('perm', [0, 3, 1, 2])])
@@ -390,7 +411,7 @@ export function exportOnnx(model: Model, options: ExportOnnxOptions = {}): Uint8
   const metadata: Record<string, string> = {
     ...modelMetadata(model),
     inputLayout: layout,
-    ...(quantize ? { quantization: quantizationNote(quantize, options.calibration) } : {}),
+    ...(quantize ? { quantization: quantizationNote(quantize, options.calibration, options.keepFloat) } : {}),
     ...options.metadata,
   };
   const message = ModelProto.fromObject({

@@ -66,6 +66,10 @@ export function buildProgram(): Command {
     .option('--calibration-size <n>', 'int8: how many training images (default 256)')
     .option('--calibration-method <name>', 'int8: minmax | percentile (default minmax)')
     .option('--percentile <p>', 'int8 with --calibration-method percentile (default 99.99)')
+    .option(
+      '--keep-float <names>',
+      'int8: conv/linear layers left in float32, comma-separated (e.g. conv,fc)',
+    )
     .option('--dataset <name>', 'int8: dataset of --calibration: cifar10 | cifar100 | imagefolder', 'cifar10')
     .option('--json', 'print a JSON summary')
     .action(lazy(() => import('./commands/export')));

@@ -248,6 +248,30 @@ describe('exportOnnx', () => {
     },
   );
 
+  it('int8 with keepFloat leaves the named layers in float32', async () => {
+    const model = keep(foldedModel('diracnet-10-1', {}, 9));
+    const calib = [tf.tensor4d(nchwToNhwc(randomNchw([8, 3, 32, 32], 3), [8, 3, 32, 32]), [8, 32, 32, 3])];
+    const table = await calibrateActivations(model, calib);
+    tf.dispose(calib);
+    const bytes = exportOnnx(model, { quantize: 'int8', calibration: table, keepFloat: ['conv', 'fc'] });
+    const m = ModelProto.toObject(ModelProto.decode(bytes), { longs: Number, defaults: false }) as {
+      graph: {
+        initializer: { name: string; dataType: number }[];
+        node: { opType: string; input: string[] }[];
+      };
+    };
+    const type = (name: string) => m.graph.initializer.find((i) => i.name === name)?.dataType;
+    expect(type('conv.weight')).toBe(1);
+    expect(type('fc.weight')).toBe(1);
+    expect(type('group0.block0.conv.weight.int8')).toBe(3);
+    const first = m.graph.node.find((n) => n.opType === 'Conv')!;
+    expect(first.input[0]).toBe('input');
+    expect(JSON.parse(readOnnxMetadata(bytes).quantization!).float32Layers).toEqual(['conv', 'fc']);
+    const x = randomNchw([2, 3, 32, 32], 4);
+    const got = await runOnnx(bytes, x, [2, 3, 32, 32]);
+    expect(maxRelError(got.data, referenceLogits(model, x, [2, 3, 32, 32]))).toBeLessThan(0.15);
+  });
+
   it('int8 refuses to export without calibration or with a table of another model', async () => {
     const model = keep(foldedModel('diracnet-10-1', {}, 7));
     expect(() => exportOnnx(model, { quantize: 'int8' })).toThrow(/calibrat/);

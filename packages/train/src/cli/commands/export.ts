@@ -27,6 +27,7 @@ interface ExportOptions {
   calibrationSize?: string;
   calibrationMethod?: string;
   percentile?: string;
+  keepFloat?: string;
   dataset?: string;
   json?: boolean;
 }
@@ -126,6 +127,9 @@ export async function run(dir: string, opts: ExportOptions): Promise<number> {
     throw new UsageError(`--calibration-method must be minmax or percentile; got '${method}'`);
   }
   const percentile = numberOption('percentile', opts.percentile, { min: 50 });
+  const keepFloat = (opts.keepFloat ?? '').split(',').filter(Boolean);
+  if (keepFloat.length && quantize !== 'int8')
+    throw new UsageError('--keep-float applies to --quantize int8 only');
   const spec = await readModelSpec(dir);
   if (spec.form !== 'folded') {
     throw new UsageError(
@@ -153,6 +157,7 @@ export async function run(dir: string, opts: ExportOptions): Promise<number> {
         ...(opset === undefined ? {} : { opset }),
         ...(quantize ? { quantize } : {}),
         ...(calibration ? { calibration } : {}),
+        ...(keepFloat.length ? { keepFloat } : {}),
       });
       await mkdir(dirname(out), { recursive: true });
       await writeFileAtomic(out, bytes);
