@@ -19,7 +19,7 @@
  *
  *   npx esbuild bench/infer.bench.ts --bundle --platform=node --format=esm --conditions=@dirac/source \
  *     --external:@tensorflow/* --external:sharp --external:onnxruntime-node --external:protobufjs \
- *     --outfile=bench/out/infer.mjs && node bench/out/infer.mjs
+ *     --outfile=bench/out/infer.mjs && node bench/out/infer.mjs [--json bench/results/infer.json] [--note "…"]
  *
  * Budget: about 3 minutes on 2 cores. Times are the best of alternating repetitions (the engines take turns
  * in a rotating order, so that load from other jobs hits them alike: the ONNX Runtime pair in one group of
@@ -36,6 +36,7 @@ import { load } from '@dirac/infer/node';
 import { buildModel, initParams } from '@dirac/models';
 import * as tf from '@tensorflow/tfjs-core';
 import * as ort from 'onnxruntime-node';
+import { jsonOutputPath, writeResultsJson } from './results-json.mjs';
 
 const QUICK = process.env.BENCH_QUICK === '1';
 const PYTHON = process.env.DIRAC_PYTHON ?? '/usr/bin/python3';
@@ -348,4 +349,28 @@ console.log(
   `@dirac/infer 'tfjs' / raw tfjs (median of per-round ratios): worst ${worstTfjs.toFixed(3)} (target ≥ 0.95) — ${verdict(worstTfjs >= 0.95)}`,
 );
 console.log(`total ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+const jsonPath = jsonOutputPath();
+if (jsonPath) {
+  writeResultsJson(jsonPath, {
+    benchmark: 'infer',
+    title:
+      "@dirac/infer inference speed: engine 'auto' (onnxruntime-node) against raw onnxruntime-node and PyTorch CPU",
+    baseline:
+      'raw onnxruntime-node on the ONNX file of `dirac export` and PyTorch CPU on the same folded network, measured in the same run; ratios > 1: @dirac/infer is faster',
+    tables: [
+      {
+        title: 'Folded networks, random weights, images/s',
+        columns: header,
+        rows: table.map((row) => row.map((c) => (/^-?\d+(\.\d+)?$/.test(c) ? Number(c) : c))),
+        plot: { label: 0, value: 2, unit: 'img/s' },
+      },
+    ],
+    notes: [
+      `@dirac/infer 'auto' / raw onnxruntime-node (median of per-round ratios): worst ${worstOrt.toFixed(3)}`,
+      `@dirac/infer 'tfjs' / raw tfjs (median of per-round ratios): worst ${worstTfjs.toFixed(3)}`,
+      'Only ratios measured in one run mean anything on a shared machine.',
+    ],
+  });
+  console.log(`wrote ${jsonPath}`);
+}
 process.exit(0);
