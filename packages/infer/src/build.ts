@@ -133,7 +133,7 @@ async function chooseEngine(model: Model, options: CreateClassifierOptions): Pro
   if (request === 'auto' && platform.auto === 'browser' && options.backend !== 'cpu') {
     rejected.push({
       name: 'onnxruntime',
-      why: `in browsers tfjs' ${options.backend} backend is faster than ${platform.onnxruntime} (wasm): 2–6x for DiracNet-34-1 in Chromium`,
+      why: `in browsers tfjs' ${options.backend} backend is faster than ${platform.onnxruntime} (wasm): 1.8–5.8x for DiracNet-34-1 in Chromium`,
     });
     return tfjs(`'auto' in a browser: tfjs (${options.backend})`);
   }

@@ -15,7 +15,7 @@ export type EngineName = 'tfjs' | 'onnxruntime';
  * - 'auto' (default): Node — onnxruntime-node when it can be imported (5–8x faster than tfjs-wasm on CPUs),
  *   unless tfjs runs on a GPU (tfjs-node-gpu), else tfjs; browsers — tfjs, unless its backend is the
  *   plain-JavaScript 'cpu' one and the app passes onnxruntime-web: measured in Chromium, tfjs-wasm
- *   (XNNPACK) runs DiracNet-34-1 2–6x faster than onnxruntime-web's wasm build, and webgl/webgpu use the GPU.
+ *   (XNNPACK) runs DiracNet-34-1 1.8–5.8x faster than onnxruntime-web's wasm build, and webgl/webgpu use the GPU.
  */
 export type EngineRequest = 'auto' | EngineName;
 
