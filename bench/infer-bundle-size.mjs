@@ -129,7 +129,7 @@ for (const [file, { bytesInOutput }] of Object.entries(app.meta.inputs)) {
       : file;
   perPackage[key] = (perPackage[key] ?? 0) + bytesInOutput;
 }
-console.log('\napp entry chunk, minified bytes by package (before gzip):');
+console.log('\napp at start (entry + its static chunks), minified bytes by package (before gzip):');
 for (const [k, v] of Object.entries(perPackage).sort((a, b) => b[1] - a[1])) {
   if (v > 0) console.log(`  ${k.padEnd(40)} ${kib(v).padStart(10)}`);
 }
