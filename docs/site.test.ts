@@ -18,11 +18,13 @@ import { type Browser, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeDemoModel } from '../examples/node/make-demo-model.mjs';
 import { encode, removeDir, serveDir, syntheticRgb, tempDir } from '../packages/infer/test/helpers';
+import { zooDir } from './.vitepress/site-assets';
 
 const CHROMIUM = '/usr/bin/chromium';
 const repo = resolve(__dirname, '..');
 const dist = join(__dirname, '.vitepress', 'dist');
-const zooIndex = JSON.parse(readFileSync(join(repo, 'zoo/index.json'), 'utf8')) as {
+const zoo = zooDir(); // the repository's zoo/ ($DIRAC_DOCS_ZOO to try another)
+const zooIndex = JSON.parse(readFileSync(join(zoo, 'index.json'), 'utf8')) as {
   default?: string;
   entries: { name: string; path: string; files?: unknown[] }[];
 };
@@ -30,11 +32,24 @@ const zooIndex = JSON.parse(readFileSync(join(repo, 'zoo/index.json'), 'utf8')) 
 const servable = zooIndex.entries.filter((e) => e.files?.length);
 const realEntry = servable.find((e) => e.name === zooIndex.default) ?? servable[0];
 
-function npm(args: string[]): Promise<void> {
+/** Runs an npm script; kills its whole process group when it outlives `timeoutMs` (no orphan builds). */
+function npm(args: string[], timeoutMs: number): Promise<void> {
   return new Promise((ok, fail) => {
-    const child = spawn('npm', args, { cwd: repo, stdio: ['ignore', 'inherit', 'inherit'] });
+    const child = spawn('npm', args, { cwd: repo, stdio: ['ignore', 'inherit', 'inherit'], detached: true });
+    const timer = setTimeout(() => {
+      if (child.pid) process.kill(-child.pid, 'SIGTERM');
+    }, timeoutMs);
     child.on('error', fail);
-    child.on('close', (code) => (code === 0 ? ok() : fail(new Error(`npm ${args.join(' ')}: exit ${code}`))));
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      if (code === 0) ok();
+      else
+        fail(
+          new Error(
+            `npm ${args.join(' ')}: ${signal ? `killed (${signal}) after ${timeoutMs} ms` : `exit ${code}`}`,
+          ),
+        );
+    });
   });
 }
 
@@ -56,7 +71,7 @@ function builtSiteIsCurrent(): boolean {
   const page = join(dist, 'demo.html');
   if (!existsSync(page) || !existsSync(copy)) return false;
   if (statSync(page).mtimeMs < newestSource()) return false;
-  return readFileSync(copy, 'utf8') === readFileSync(join(repo, 'zoo/index.json'), 'utf8');
+  return readFileSync(copy, 'utf8') === readFileSync(join(zoo, 'index.json'), 'utf8');
 }
 
 interface DemoState {
@@ -76,12 +91,12 @@ describe.skipIf(!existsSync(CHROMIUM))('docs site (chromium)', () => {
   let nodeTop: Prediction[];
 
   beforeAll(async () => {
-    if (!builtSiteIsCurrent()) await npm(['run', 'docs:build']);
+    if (!builtSiteIsCurrent()) await npm(['run', 'docs:build'], 840_000);
     work = await tempDir('dirac-docs-');
     const mounts: Record<string, string> = {};
     if (realEntry) {
       modelName = realEntry.name;
-      modelDir = join(repo, 'zoo', realEntry.path);
+      modelDir = join(zoo, realEntry.path);
     } else {
       // No zoo entry yet: a one-entry zoo with a random-weights model, served where the site's zoo is.
       modelName = 'cifar10/demo-random';
@@ -124,7 +139,7 @@ describe.skipIf(!existsSync(CHROMIUM))('docs site (chromium)', () => {
         '--enable-unsafe-swiftshader',
       ],
     });
-  }, 600_000);
+  }, 900_000);
 
   afterAll(async () => {
     await browser?.close();

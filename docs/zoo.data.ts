@@ -3,10 +3,15 @@
  * for the table. An empty index renders "no entries yet"; a malformed one fails the build.
  */
 import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defineLoader } from 'vitepress';
 
-const indexFile = fileURLToPath(new URL('../zoo/index.json', import.meta.url));
+// The repository's zoo/, or $DIRAC_DOCS_ZOO (as zooDir() in .vitepress/site-assets.ts).
+const zoo = process.env.DIRAC_DOCS_ZOO
+  ? resolve(process.env.DIRAC_DOCS_ZOO)
+  : fileURLToPath(new URL('../zoo/', import.meta.url));
+const indexFile = join(zoo, 'index.json');
 
 /** A zoo entry as the table shows it. */
 export interface ZooRow {
@@ -85,7 +90,9 @@ export function zooRows(
 }
 
 export default defineLoader({
-  watch: [indexFile],
+  // Watched for `docs:dev` when it is the repository's (VitePress globs watch patterns from the working
+  // directory, and a pattern outside it makes the glob crawl the whole file system).
+  watch: process.env.DIRAC_DOCS_ZOO ? undefined : [indexFile],
   load(): ZooData {
     return { entries: zooRows(JSON.parse(readFileSync(indexFile, 'utf8'))) };
   },

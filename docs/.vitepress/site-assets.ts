@@ -13,6 +13,11 @@ import type { Plugin } from 'vite';
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
+/** The zoo the site shows and serves: the repository's zoo/, or `$DIRAC_DOCS_ZOO` (to try another). */
+export function zooDir(): string {
+  return process.env.DIRAC_DOCS_ZOO ? resolve(process.env.DIRAC_DOCS_ZOO) : join(repoRoot, 'zoo');
+}
+
 /** A file the site serves: its URL path (no leading slash) and where it comes from. */
 export interface SiteAsset {
   url: string;
@@ -24,8 +29,8 @@ interface ZooIndexFile {
 }
 
 /** The zoo index, entries' model.json and weight files, as site assets under `zoo/`. */
-export function zooAssets(zooDir = join(repoRoot, 'zoo')): SiteAsset[] {
-  const indexPath = join(zooDir, 'index.json');
+export function zooAssets(dir = zooDir()): SiteAsset[] {
+  const indexPath = join(dir, 'index.json');
   if (!existsSync(indexPath)) return [];
   const index = JSON.parse(readFileSync(indexPath, 'utf8')) as ZooIndexFile;
   const out: SiteAsset[] = [{ url: 'zoo/index.json', from: indexPath }];
@@ -36,7 +41,7 @@ export function zooAssets(zooDir = join(repoRoot, 'zoo')): SiteAsset[] {
     for (const name of names) {
       const rel = normalize(join(entry.path, name));
       if (rel.startsWith('..')) throw new Error(`zoo/index.json: '${entry.path}/${name}' leaves zoo/`);
-      out.push({ url: `zoo/${rel.split('\\').join('/')}`, from: join(zooDir, rel) });
+      out.push({ url: `zoo/${rel.split('\\').join('/')}`, from: join(dir, rel) });
     }
   }
   return out;
