@@ -11,8 +11,9 @@
  *   weight tensors (target ratio ≥ 0.95);
  * - the training form: @dirac/core `forward()` on the unfolded model (Dirac weights and batch norm each
  *   call), on tfjs, to show what folding buys;
- * - PyTorch CPU (Debian's python3-torch, `torch.set_num_threads(2)`), the same folded network built from
- *   the same spec by bench/infer_torch.py, as the outside reference (target: 'auto' ≥ 2x PyTorch).
+ * - PyTorch CPU (Debian's python3-torch, the better of 1 and 2 threads), the same folded network built from
+ *   the same spec by bench/infer_torch.py, as the outside reference (target: 'auto' ≥ 2x PyTorch); it runs
+ *   after the JavaScript engines, in its own process.
  *
  * Networks: CIFAR DiracNet-34-1 (32x32, batch 1 and 64) and ImageNet DiracNet-18 (224x224, batch 1 and 8),
  * random weights. Run from the repository root (tsx is not installed; esbuild is):
@@ -130,6 +131,7 @@ interface Row {
   inferVsRaw: number;
   autoEngine: string;
   torch?: number;
+  torchThreads?: number;
   rounds: number;
   /** max |Δ| / max |raw tfjs| of the 'auto' and 'tfjs' engines' logits */
   relDiffAuto: number;
@@ -237,10 +239,14 @@ async function measureNet(runs: Run[]): Promise<Row[]> {
   return rows;
 }
 
-/** Runs bench/infer_torch.py on the folded specs; resolves to images/s by "net/batch", or an error text. */
-function torchReference(runs: Run[]): Promise<Map<string, number> | string> {
+/**
+ * Runs bench/infer_torch.py on the folded specs; resolves to images/s (and the thread count that gave them)
+ * by "net/batch", or an error text.
+ */
+function torchReference(runs: Run[]): Promise<Map<string, { ips: number; threads: number }> | string> {
   const req = {
-    threads: 2,
+    // PyTorch's best of 1 and 2 threads: on a busy machine its 2-thread OpenMP barriers can stall.
+    threads: [1, 2],
     runs: runs.map((r) => {
       const spec = foldSpec(buildModel(r.net));
       return {
@@ -266,10 +272,10 @@ function torchReference(runs: Run[]): Promise<Map<string, number> | string> {
     child.on('error', (e) => resolve(`cannot run ${PYTHON}: ${e.message}`));
     child.on('close', (code) => {
       if (code !== 0) return resolve(`${PYTHON} ${script} exited ${code}: ${err.trim().split('\n').at(-1)}`);
-      const m = new Map<string, number>();
+      const m = new Map<string, { ips: number; threads: number }>();
       for (const line of out.trim().split('\n')) {
-        const r = JSON.parse(line) as { net: string; batch: number; images_per_s: number };
-        m.set(`${r.net}/${r.batch}`, r.images_per_s);
+        const r = JSON.parse(line) as { net: string; batch: number; images_per_s: number; threads: number };
+        m.set(`${r.net}/${r.batch}`, { ips: r.images_per_s, threads: r.threads });
       }
       resolve(m);
     });
@@ -295,7 +301,13 @@ const rows = [
   ...(await measureNet(RUNS.filter((r) => r.net === 'diracnet-18'))),
 ];
 const torch = await torchReference(RUNS).catch((e: Error) => e.message);
-if (typeof torch !== 'string') for (const r of rows) r.torch = torch.get(`${r.net}/${r.batch}`);
+if (typeof torch !== 'string') {
+  for (const r of rows) {
+    const t = torch.get(`${r.net}/${r.batch}`);
+    r.torch = t?.ips;
+    r.torchThreads = t?.threads;
+  }
+}
 
 const fmt = (v: number | undefined, d = 1) => (v === undefined ? '—' : v.toFixed(d));
 const header = [
@@ -322,7 +334,7 @@ const table = rows.map((r) => [
   fmt(r.ips.ort),
   fmt(r.ips.auto / r.ips.ort, 3),
   fmt(r.autoVsOrt, 3),
-  fmt(r.torch),
+  r.torch === undefined ? '—' : `${fmt(r.torch)} (${r.torchThreads} thr)`,
   r.torch === undefined ? '—' : fmt(r.ips.auto / r.torch, 2),
   fmt(r.ips.infer),
   fmt(r.ips.raw),
