@@ -1,6 +1,6 @@
 import type { Prediction } from '@dirac/infer';
-/** Selects the backend, loads the model on it and classifies one image. */
+/** Selects the backend, loads the model with the engine asked for and classifies one image. */
 export function main(
   argv: string[],
   print?: (line: string) => void,
-): Promise<{ backend: string; top: Prediction[] }>;
+): Promise<{ backend: string; engine: string; top: Prediction[] }>;

@@ -24,13 +24,23 @@ it('fold-verify: the folded model gives the training form outputs', async () => 
   expect(lines[0]).toMatch(/^diracnet-10-1: max relative error \d\.\de-\d+ \(ok: true\)$/);
 });
 
-it('engines: reports the backend and classifies on it', async () => {
+it('engines: reports the backend and the engine, and both engines agree', async () => {
   await makeDemoModel(join(dir, 'model'));
   await writeFile(join(dir, 'a.png'), await encode(syntheticRgb(32, 32, 3), 32, 32, 'png'));
-  const lines: string[] = [];
-  const r = await engines([join(dir, 'model'), join(dir, 'a.png'), 'wasm'], (l) => lines.push(l));
-  expect(r.backend).toBe('wasm');
-  expect(r.top).toHaveLength(3);
-  expect(lines[0]).toMatch(/^backend wasm \(gpu: false, threads: \d+\): /);
-  expect(lines.at(-1)).toMatch(/^diracnet-10-1 on wasm: \w+ \d+\.\d%$/);
+  const run = async (engine: string) => {
+    const lines: string[] = [];
+    const r = await engines([join(dir, 'model'), join(dir, 'a.png'), 'wasm', engine], (l) => lines.push(l));
+    expect(r.backend).toBe('wasm');
+    expect(r.engine).toBe(engine);
+    expect(r.top).toHaveLength(3);
+    expect(lines[0]).toMatch(/^backend wasm \(gpu: false, threads: \d+\): /);
+    expect(lines.at(-2)).toMatch(new RegExp(`^engine ${engine} \\(\\w+\\): `));
+    expect(lines.at(-1)).toMatch(/^diracnet-10-1: \w+ \d+\.\d%$/);
+    return r.top;
+  };
+  const tfjs = await run('tfjs');
+  const ort = await run('onnxruntime');
+  tfjs.forEach((p, i) => {
+    expect(Math.abs(p.probability - ort[i]!.probability)).toBeLessThan(1e-4);
+  });
 });
