@@ -125,6 +125,7 @@ describe.skipIf(!existsSync(CHROMIUM))('docs site (chromium)', () => {
     const clf = await load(modelDir);
     nodeTop = (await clf.classify([join(work, 'images', 'x.png')], { topk: 5 }))[0]!;
     clf.dispose();
+    mounts['/__model__/'] = modelDir;
     server = await serveDir(dist, mounts);
     browser = await chromium.launch({
       executablePath: CHROMIUM,
@@ -193,6 +194,36 @@ describe.skipIf(!existsSync(CHROMIUM))('docs site (chromium)', () => {
       }
     });
   }
+
+  it('the demo loads a model directory given as ?model=', async () => {
+    const page = await browser.newPage();
+    await page.goto(`${server.url}/demo.html?backend=wasm&model=/__model__/`);
+    await page.waitForFunction(
+      () =>
+        ['ready', 'error'].includes(
+          (window as unknown as { __diracDemo?: DemoState }).__diracDemo?.status ?? '',
+        ),
+      null,
+      { timeout: 120_000 },
+    );
+    await page.setInputFiles('[data-testid=demo-file]', join(work, 'images', 'x.png'));
+    await page.waitForFunction(
+      () =>
+        ['done', 'error'].includes(
+          (window as unknown as { __diracDemo?: DemoState }).__diracDemo?.status ?? '',
+        ),
+      null,
+      { timeout: 60_000 },
+    );
+    const done = (await page.evaluate(
+      () => (window as unknown as { __diracDemo: DemoState }).__diracDemo,
+    )) as DemoState;
+    await page.close();
+    expect(done.status, done.message).toBe('done');
+    done.top.forEach((p, i) => {
+      expect(Math.abs(p.probability - nodeTop[i]!.probability)).toBeLessThan(2e-3);
+    });
+  });
 
   it('the zoo page renders the zoo index', () => {
     const html = readFileSync(join(dist, 'zoo.html'), 'utf8');
