@@ -344,6 +344,7 @@ async function parent(): Promise<void> {
             'new 2t/cpu',
           ],
           rows: sRows,
+          plot: { label: 0, value: 5, unit: 'img/s (new 2t)' },
         },
       ],
     });
