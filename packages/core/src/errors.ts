@@ -1,9 +1,9 @@
 /**
- * Typed errors shared by every @dirac package. Each has a stable `code` so that callers and the CLI can
+ * Typed errors shared by every `@dirac` package. Each has a stable `code` so that callers and the CLI can
  * branch on the kind of failure without parsing messages.
  */
 
-/** Base class of every error thrown on purpose by @dirac packages. */
+/** Base class of every error thrown on purpose by `@dirac` packages. */
 export class DiracError extends Error {
   /** A stable, machine-readable identifier of the kind of failure. */
   readonly code: string;

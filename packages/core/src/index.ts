@@ -1,3 +1,9 @@
+/**
+ * The Dirac parameterization, exact folding, the layer interpreter for both forms, backends (with fast wasm
+ * conv-gradient kernels and threads), safetensors and the typed interfaces every `@dirac` package shares.
+ *
+ * @packageDocumentation
+ */
 export { wasmHeapViews } from './backend/heap';
 export { type BackendRequest, type UseBackendOptions, useBackend } from './backend/use-backend';
 export { prepareWasmThreads, wasmThreadsCount } from './backend/wasm-threads';

@@ -121,7 +121,7 @@ export async function exists(path: string): Promise<boolean> {
 }
 
 /**
- * The user's cache directory for @dirac downloads and converted models: `$DIRAC_CACHE_DIR` when set; else
+ * The user's cache directory for `@dirac` downloads and converted models: `$DIRAC_CACHE_DIR` when set; else
  * `$XDG_CACHE_HOME/dirac` or `~/.cache/dirac` on Linux and other Unixes, `~/Library/Caches/dirac` on macOS,
  * `%LOCALAPPDATA%\\dirac` on Windows. Never inside node_modules.
  */

@@ -1,3 +1,10 @@
+/**
+ * The paper's networks (CIFAR DiracNet-depth-width, ImageNet DiracNet-18/34, plain, WRN and ResNet baselines),
+ * their initialization and counts, a safe reader of upstream PyTorch checkpoints, and `loadPretrained()` for
+ * the zoo.
+ *
+ * @packageDocumentation
+ */
 export { cifarWRN, imagenetResNet } from './baselines';
 export { type CifarOptions, cifarBlocksPerGroup, cifarDiracNet } from './cifar';
 export { type LayerRow, layerTable, type ModelCounts, modelCounts } from './counts';

@@ -1,3 +1,9 @@
+/**
+ * Training DiracNets: datasets, augmentation, SGD and schedules, the resumable training loop, evaluation,
+ * checkpoints, plots and exporters. The `dirac` CLI is this package's `bin`.
+ *
+ * @packageDocumentation
+ */
 export { type CheckpointState, hasCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint';
 export { type Batch, type EvalResult, evaluate, splitBatches } from './evaluate';
 export * from './export';

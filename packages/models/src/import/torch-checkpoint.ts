@@ -72,10 +72,10 @@ export type TorchTensor =
 export interface TorchCheckpoint {
   format: 'zip' | 'legacy';
   /**
-   * The whole unpickled object graph. Tensors are {@link TorchTensor}s (test with {@link isTorchTensor});
+   * The whole unpickled object graph. Tensors are {@link TorchTensor}s (test with `isTorchTensor`);
    * `dict` and `OrderedDict` are `Map`s (key order kept, int keys stay numbers); lists are arrays; tuples
    * are frozen arrays; sets are `Set`s; `None` is `null`; ints are numbers, or bigints beyond 2^53;
-   * bytes are `Uint8Array`s; dtypes are {@link TorchDtypeRef}s.
+   * bytes are `Uint8Array`s; dtypes are `TorchDtypeRef`s.
    */
   root: unknown;
   /**
