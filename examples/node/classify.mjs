@@ -37,7 +37,7 @@ export async function main(argv, print = console.log) {
       if (p.status === 'done' || p.status === 'ready') process.stderr.write(`${p.status}: ${p.file}\n`);
     },
   });
-  print(`${model.spec.name} on ${model.backend}${model.backendInfo ? ` (${model.backendInfo.reason})` : ''}`);
+  print(`${model.spec.name} on ${model.backend}, network on ${model.engine.name}: ${model.engine.reason}`);
   const results = await model.classify(images, { topk }); // top-k of each image, best first
   // #endregion load
   results.forEach((top, i) => {

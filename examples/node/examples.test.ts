@@ -25,7 +25,7 @@ it('makes a demo model and classifies PNG and JPEG files with it', async () => {
   );
   expect(results).toHaveLength(2);
   expect(results[0]!.top).toHaveLength(3);
-  expect(lines[0]).toMatch(/^diracnet-10-1 on wasm/);
+  expect(lines[0]).toMatch(/^diracnet-10-1 on wasm, network on (onnxruntime|tfjs): /);
   expect(lines.join('\n')).toMatch(/a\.png\n {2}\w+ +\d+\.\d\d%/);
   const fp16 = await main([join(dir, 'model'), join(dir, 'a.png'), '--fp16'], () => {});
   expect(fp16[0]!.top).toHaveLength(5);
