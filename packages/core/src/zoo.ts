@@ -21,7 +21,10 @@ export function checkZooIndex(json: unknown, where: string): ZooIndex {
  *
  * @throws UsageError when the short name is ambiguous
  */
-export function findZooEntry(index: ZooIndex, name: string): ZooEntry | undefined {
+export function findZooEntry<E extends Pick<ZooEntry, 'name'> = ZooEntry>(
+  index: { entries: readonly E[] },
+  name: string,
+): E | undefined {
   const exact = index.entries.find((e) => e.name === name);
   if (exact) return exact;
   const bySuffix = index.entries.filter((e) => e.name.endsWith(`/${name}`));

@@ -3,7 +3,14 @@
  * the Node entry plugs file reading, the download cache and the default zoo index in through a
  * {@link LoaderHost}.
  */
-import { checkSpec, DataError, type ModelSpec, UsageError, type WeightsFile } from '@dirac/core';
+import {
+  checkSpec,
+  DataError,
+  findZooEntry as lookUpEntry,
+  type ModelSpec,
+  UsageError,
+  type WeightsFile,
+} from '@dirac/core';
 import { DownloadError, IntegrityError, TrainingFormError } from './errors';
 
 /** A progress report, in the style of transformers.js' `progress_callback`. */
@@ -420,7 +427,7 @@ async function findZooEntry(
 ): Promise<{ loc: Location; expected: ExpectedFiles } | undefined> {
   let placeholder: ZooIndexEntry | undefined;
   for (const found of await zooIndexes(ctx)) {
-    const entry = lookUp(found.index, name);
+    const entry = lookUpEntry(found.index, name);
     if (!entry) continue;
     if (entry.files && entry.files.length === 0) {
       placeholder ??= entry;
@@ -436,19 +443,6 @@ async function findZooEntry(
     );
   }
   return undefined;
-}
-
-/** An entry by its full name (`cifar10/diracnet-34-1`) or, when unambiguous, its model part (`diracnet-18`). */
-function lookUp(index: ZooIndex, name: string): ZooIndexEntry | undefined {
-  const exact = index.entries.find((e) => e.name === name);
-  if (exact) return exact;
-  const matches = index.entries.filter((e) => e.name.endsWith(`/${name}`));
-  if (matches.length > 1) {
-    throw new UsageError(
-      `'${name}' is ambiguous in the zoo: say which of ${matches.map((e) => e.name).join(', ')}`,
-    );
-  }
-  return matches[0];
 }
 
 /**
