@@ -88,7 +88,8 @@ export class DownloadError extends DataError {
   }
 }
 
-async function hashFile(path: string, algorithm: 'sha256' | 'md5'): Promise<string> {
+/** Hex digest of a file, streamed. */
+export async function hashFile(path: string, algorithm: 'sha256' | 'md5'): Promise<string> {
   const h = createHash(algorithm);
   for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) h.update(chunk as Buffer);
   return h.digest('hex');

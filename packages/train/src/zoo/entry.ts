@@ -1,5 +1,3 @@
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { copyFile, mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import { basename, join } from 'node:path';
@@ -12,6 +10,7 @@ import {
   type ZooProvenance,
 } from '@dirac/core';
 import { exists, loadModelDir, readModelSpec, writeFileAtomic } from '@dirac/core/node';
+import { hashFile } from '../data/download';
 import { type EvalDataset, openEvalSplit } from '../data/eval-split';
 import { type EvalResult, evaluate } from '../evaluate';
 import type { EpochMetrics, TrainConfig } from '../run';
@@ -36,12 +35,6 @@ export interface AddToZooOptions {
   commit?: string;
   /** Progress of the two evaluations (images seen of total). */
   onEval?: (label: string, seen: number, total: number) => void;
-}
-
-async function fileSha256(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
 }
 
 /** The exact `dirac train` command of a config (every option spelled out). */
@@ -139,7 +132,7 @@ export async function addRunToZoo(runDir: string, options: AddToZooOptions): Pro
     dataset: {
       name: c.dataset,
       file: basename(options.data),
-      sha256: dataStat.isFile() ? await fileSha256(options.data) : 'folder',
+      sha256: dataStat.isFile() ? await hashFile(options.data, 'sha256') : 'folder',
     },
     hardware: {
       cpu: cpus()[0]?.model ?? 'unknown',
