@@ -30,12 +30,7 @@ export async function evaluate(
 ): Promise<EvalResult> {
   const [h, w, c] = spec.inputShape;
   const k = spec.numClasses;
-  const hits = new Float64Array(k);
-  const totals = new Float64Array(k);
-  let lossSum = 0;
-  let top1 = 0;
-  let top5 = 0;
-  let n = 0;
+  const tally = new EvalTally(k);
   for await (const b of batches) {
     const [loss, top, labels] = tf.tidy(() => {
       const x = tf.tensor4d(b.x, [b.n, h, w, c]);
@@ -47,26 +42,56 @@ export async function evaluate(
         b.y,
       ];
     });
-    lossSum += loss * b.n;
+    tally.addLoss(loss * b.n);
     top.forEach((row, i) => {
-      const label = labels[i]!;
-      totals[label]! += 1;
-      if (row[0] === label) {
-        top1++;
-        hits[label]! += 1;
-      }
-      if (row.includes(label)) top5++;
+      const rank = row.indexOf(labels[i]!);
+      tally.add(labels[i]!, rank < 0 ? row.length : rank);
     });
-    n += b.n;
-    onBatch?.(n);
+    onBatch?.(tally.n);
   }
-  return {
-    top1: n ? top1 / n : 0,
-    top5: n ? top5 / n : 0,
-    loss: n ? lossSum / n : 0,
-    n,
-    perClass: Array.from(hits, (hit, i) => (totals[i] ? hit / totals[i]! : 0)),
-  };
+  return tally.result();
+}
+
+/** Running tallies of an evaluation: top-1, top-5, per-class top-1 and summed loss. */
+export class EvalTally {
+  readonly #hits: Float64Array;
+  readonly #totals: Float64Array;
+  #lossSum = 0;
+  #top1 = 0;
+  #top5 = 0;
+  n = 0;
+
+  constructor(classes: number) {
+    this.#hits = new Float64Array(classes);
+    this.#totals = new Float64Array(classes);
+  }
+
+  /** One image: its label and the label's rank among the predictions (0: top-1). */
+  add(label: number, rank: number): void {
+    this.#totals[label]! += 1;
+    if (rank === 0) {
+      this.#top1++;
+      this.#hits[label]! += 1;
+    }
+    if (rank < 5) this.#top5++;
+    this.n++;
+  }
+
+  /** Cross-entropy summed over images. */
+  addLoss(sum: number): void {
+    this.#lossSum += sum;
+  }
+
+  result(): EvalResult {
+    const n = this.n;
+    return {
+      top1: n ? this.#top1 / n : 0,
+      top5: n ? this.#top5 / n : 0,
+      loss: n ? this.#lossSum / n : 0,
+      n,
+      perClass: Array.from(this.#hits, (hit, i) => (this.#totals[i] ? hit / this.#totals[i]! : 0)),
+    };
+  }
 }
 
 /** Un-augmented, normalized batches over a whole uint8 HWC split, in order. */

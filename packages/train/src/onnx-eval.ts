@@ -4,7 +4,7 @@
  */
 import { BackendError, DataError, type Model, UsageError } from '@dirac/core';
 import { exportOnnx, readOnnxMetadata } from '@dirac/core/onnx';
-import type { Batch, EvalResult } from './evaluate';
+import { type Batch, type EvalResult, EvalTally } from './evaluate';
 
 type Ort = typeof import('onnxruntime-node');
 
@@ -101,21 +101,13 @@ export async function evaluateOnnx(
   channels = 3,
 ): Promise<EvalResult> {
   let k = model.numClasses;
-  let hits = new Float64Array(k);
-  let totals = new Float64Array(k);
-  let lossSum = 0;
-  let top1 = 0;
-  let top5 = 0;
-  let n = 0;
+  let tally: EvalTally | undefined;
   for await (const b of batches) {
     // Square images (CIFAR 32x32, centre crops of image folders).
     const side = Math.round(Math.sqrt(b.x.length / (b.n * channels)));
     const logits = await model.run(b.x, b.n, side, side, channels);
-    if (!k) {
-      k = logits.length / b.n;
-      hits = new Float64Array(k);
-      totals = new Float64Array(k);
-    }
+    if (!k) k = logits.length / b.n;
+    tally ??= new EvalTally(k);
     if (logits.length !== b.n * k) {
       throw new UsageError(`the model gives ${logits.length / b.n} logits per image; expected ${k}`);
     }
@@ -126,27 +118,15 @@ export async function evaluateOnnx(
       for (const v of row) max = Math.max(max, v);
       let sum = 0;
       for (const v of row) sum += Math.exp(v - max);
-      lossSum += Math.log(sum) + max - row[label]!;
+      tally.addLoss(Math.log(sum) + max - row[label]!);
       // Rank of the label: how many classes score higher (ties broken by index, as topk does).
       let rank = 0;
       for (let j = 0; j < k; j++) {
         if (row[j]! > row[label]! || (row[j] === row[label] && j < label)) rank++;
       }
-      totals[label]! += 1;
-      if (rank === 0) {
-        top1++;
-        hits[label]! += 1;
-      }
-      if (rank < 5) top5++;
+      tally.add(label, rank);
     }
-    n += b.n;
-    onBatch?.(n);
+    onBatch?.(tally.n);
   }
-  return {
-    top1: n ? top1 / n : 0,
-    top5: n ? top5 / n : 0,
-    loss: n ? lossSum / n : 0,
-    n,
-    perClass: Array.from(hits, (hit, i) => (totals[i] ? hit / totals[i]! : 0)),
-  };
+  return (tally ?? new EvalTally(k)).result();
 }
