@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ShapeError } from './errors';
+import { wasmBatchNormApplies, wasmBatchNormBackward, wasmBatchNormForward } from './kernels/wasm-batchnorm';
 
 /** Batch-norm parameters and running statistics of one layer, each of shape [C]. */
 export interface BatchNormParams {
@@ -36,16 +37,71 @@ export function batchNormInference(x: tf.Tensor, p: BatchNormParams): tf.Tensor 
   return tf.tidy(() => affine(x, p.mean, p.variance, p.gamma, p.beta, p.eps));
 }
 
+/** Options of {@link batchNormTraining}. */
+export interface BatchNormTrainingOptions {
+  /** Apply a ReLU to the output (fused into the same pass where the backend allows). */
+  relu?: boolean;
+}
+
 /**
  * Training-mode batch norm: normalizes with the batch's own statistics (biased variance, as PyTorch) and
- * returns them so the caller can update the running statistics. Its gradient is written by hand
- * (`dx = γ/σ · (dy − mean(dy) − x̂·mean(dy·x̂))`), which takes half the element-wise passes over the
- * activations that differentiating the forward ops would.
+ * returns them so the caller can update the running statistics. On tfjs-backend-wasm it runs as SIMD
+ * kernels on the backend's heap (two passes forward, two backward, ReLU fused); elsewhere it is written
+ * with tf ops and a hand-written gradient (`dx = γ/σ · (dy − mean(dy) − x̂·mean(dy·x̂))`), which takes
+ * half the element-wise passes over the activations that differentiating the forward ops would.
  */
 export function batchNormTraining(
   x: tf.Tensor,
   p: Pick<BatchNormParams, 'gamma' | 'beta' | 'eps'>,
+  opts: BatchNormTrainingOptions = {},
 ): { y: tf.Tensor; stats: BatchStats } {
+  const count = x.shape.slice(0, -1).reduce((a, d) => a * d, 1);
+  if (wasmBatchNormApplies(x)) {
+    const { y, mean, variance } = simdBatchNorm(x, p, opts.relu ?? false);
+    return { y, stats: { mean, variance, count } };
+  }
+  const { y, mean, variance } = opsBatchNorm(x, p);
+  return { y: opts.relu ? tf.relu(y) : y, stats: { mean, variance, count } };
+}
+
+interface BatchNormResult {
+  y: tf.Tensor;
+  mean: tf.Tensor;
+  variance: tf.Tensor;
+}
+
+function simdBatchNorm(
+  x: tf.Tensor,
+  p: Pick<BatchNormParams, 'gamma' | 'beta' | 'eps'>,
+  relu: boolean,
+): BatchNormResult {
+  let stats: { mean: tf.Tensor; variance: tf.Tensor } | undefined;
+  const bn = tf.customGrad((input, gamma, beta, save) => {
+    const xIn = input as tf.Tensor;
+    const g = (gamma as tf.Tensor).dataSync() as Float32Array;
+    const fwd = wasmBatchNormForward(xIn, g, (beta as tf.Tensor).dataSync() as Float32Array, p.eps, relu);
+    if (!fwd) throw new Error('the SIMD batch norm no longer applies to this tensor');
+    stats = { mean: tf.keep(tf.tensor1d(fwd.mean)), variance: tf.keep(tf.tensor1d(fwd.variance)) };
+    (save as tf.GradSaveFunc)([xIn, fwd.y]);
+    return {
+      value: fwd.y,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xs, ys] = saved as [tf.Tensor, tf.Tensor];
+        const r = wasmBatchNormBackward(dy, xs, ys, g, fwd, relu);
+        if (!r) throw new Error('the SIMD batch-norm gradient does not apply to this tensor');
+        return [
+          r.dx,
+          tf.tensor(r.dGamma, (gamma as tf.Tensor).shape),
+          tf.tensor(r.dBeta, (beta as tf.Tensor).shape),
+        ];
+      },
+    };
+  });
+  const y = bn(x, p.gamma, p.beta);
+  return { y, ...stats! };
+}
+
+function opsBatchNorm(x: tf.Tensor, p: Pick<BatchNormParams, 'gamma' | 'beta' | 'eps'>): BatchNormResult {
   const axes = x.shape.slice(0, -1).map((_, i) => i);
   const count = x.shape.slice(0, -1).reduce((a, d) => a * d, 1);
   let stats: { mean: tf.Tensor; variance: tf.Tensor } | undefined;
@@ -71,7 +127,7 @@ export function batchNormTraining(
     };
   });
   const y = bn(x, p.gamma, p.beta);
-  return { y, stats: { ...stats!, count } };
+  return { y, ...stats! };
 }
 
 /**

@@ -49,8 +49,10 @@ function runLayers(
   for (let i = 0; i < layers.length; i++) {
     if (skip.has(i)) continue;
     const layer = layers[i]!;
-    // relu(maxpool(y)) = maxpool(relu(y)), so a conv absorbs the ReLU after a following pool too.
-    const fusedRelu = layer.type === 'conv' ? reluFollows(layers, i) : -1;
+    // relu(maxpool(y)) = maxpool(relu(y)), so a conv (or a training-mode batch norm) absorbs the ReLU
+    // after a following pool too.
+    const fuses = layer.type === 'conv' || (layer.type === 'batchnorm' && opts.mode === 'train');
+    const fusedRelu = fuses ? reluFollows(layers, i) : -1;
     if (fusedRelu >= 0) skip.add(fusedRelu);
     x = runLayer(layer, tensors, x, opts, fusedRelu >= 0);
   }
@@ -80,7 +82,7 @@ function runLayer(
       return convNd(x, w, layer, { bias: optionalBias(tensors, layer.name, layer.bias) });
     }
     case 'batchnorm':
-      return batchNorm(layer.name, layer.eps, tensors, x, opts);
+      return batchNorm(layer.name, layer.eps, tensors, x, opts, fusedRelu);
     case 'relu':
       return tf.relu(x);
     case 'ncrelu':
@@ -104,24 +106,32 @@ function runLayer(
   }
 }
 
-function batchNorm(name: string, eps: number, tensors: TensorMap, x: tf.Tensor, opts: ForwardOptions) {
+function batchNorm(
+  name: string,
+  eps: number,
+  tensors: TensorMap,
+  x: tf.Tensor,
+  opts: ForwardOptions,
+  relu: boolean,
+) {
   const gamma = requireTensor(tensors, `${name}.gamma`);
   const beta = requireTensor(tensors, `${name}.beta`);
   if (opts.mode === 'train') {
-    const { y, stats } = batchNormTraining(x, { gamma, beta, eps });
+    const { y, stats } = batchNormTraining(x, { gamma, beta, eps }, { relu });
     tf.keep(stats.mean);
     tf.keep(stats.variance);
     if (opts.onBatchStats) opts.onBatchStats(name, stats);
     else tf.dispose([stats.mean, stats.variance]);
     return y;
   }
-  return batchNormInference(x, {
+  const y = batchNormInference(x, {
     gamma,
     beta,
     mean: requireTensor(tensors, `${name}.mean`),
     variance: requireTensor(tensors, `${name}.var`),
     eps,
   });
+  return relu ? tf.relu(y) : y;
 }
 
 function maxPool(x: tf.Tensor, kernel: number[], stride: number[], padding: [number, number][]): tf.Tensor {

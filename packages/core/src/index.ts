@@ -24,6 +24,7 @@ export { resizeBilinearOpenCV, resizeCore, roundHalfEven } from './image/resize'
 export * from './io/model-bytes';
 export * from './io/safetensors';
 export { registerWasmConvGradKernels } from './kernels/wasm-conv-grad';
+export { configureWasmSimdKernels, type WasmSimdKernelSwitches } from './kernels/wasm-heap';
 export { checkTensors, expectedTensorShapes, shapesOf } from './spec-tensors';
 export type * from './types';
 export { checkZooIndex, findZooEntry } from './zoo';

@@ -76,6 +76,34 @@ const cases: Case[] = [
   { name: '4x4 s3 same', x: [1, 13, 12, 2], k: [4, 4], co: 3, strides: 3, pad: 'same' },
   { name: 'batch 64, 3x3 s1 same', x: [64, 4, 4, 3], k: [3, 3], co: 5, strides: 1, pad: 'same' },
   { name: 'batch 64, 3x3 s2 pad 1', x: [64, 6, 6, 5], k: [3, 3], co: 7, strides: 2, pad: 1 },
+  // Co a multiple of 16: the filter gradient runs on our SIMD kernel (odd Ci exercises its 1-channel tail)
+  { name: 'SIMD dW: 3x3 s1 same, Ci 5, Co 16', x: [3, 9, 11, 5], k: [3, 3], co: 16, strides: 1, pad: 'same' },
+  { name: 'SIMD dW: 3x3 s1 valid, Co 32', x: [2, 8, 7, 4], k: [3, 3], co: 32, strides: 1, pad: 'valid' },
+  { name: 'SIMD dW: 7x7 s1 pad 3, Ci 3', x: [1, 10, 10, 3], k: [7, 7], co: 16, strides: 1, pad: 3 },
+  { name: 'SIMD dW: 3x3 s1 pad 3 (> k-1)', x: [1, 6, 6, 2], k: [3, 3], co: 16, strides: 1, pad: 3 },
+  { name: 'SIMD dW: 1x1 s1', x: [2, 6, 6, 8], k: [1, 1], co: 48, strides: 1, pad: 'valid' },
+  {
+    name: 'SIMD dW: tall image, many rows per tile',
+    x: [2, 40, 5, 2],
+    k: [3, 3],
+    co: 16,
+    strides: 1,
+    pad: 1,
+  },
+  { name: 'SIMD dW: wide image, one row per tile', x: [1, 4, 300, 2], k: [3, 3], co: 16, strides: 1, pad: 1 },
+  {
+    name: 'SIMD dW: 3x3 s1 explicit asymmetric array',
+    x: [2, 7, 8, 3],
+    k: [3, 3],
+    co: 16,
+    strides: 1,
+    pad: [
+      [0, 0],
+      [2, 0],
+      [1, 3],
+      [0, 0],
+    ],
+  },
 ];
 
 /** Deterministic uniform(-1, 1) values. */

@@ -20,6 +20,7 @@
  * temporary tensor, so nothing leaks.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { wasmConvFilterGrad } from './wasm-conv-filter-grad';
 
 type Pad4 = [[number, number], [number, number], [number, number], [number, number]];
 type Backend = tf.KernelBackend;
@@ -239,6 +240,10 @@ export function conv2dBackpropFilterNHWC(
   attrs: ConvGradAttrs,
 ): tf.Tensor4D {
   const g = geometry(x.shape, filterShape, attrs);
+  if (g.sh === 1 && g.sw === 1) {
+    const simd = wasmConvFilterGrad(x, dy, filterShape, g.padTop, g.padLeft);
+    if (simd) return simd;
+  }
   const [, oh, ow] = dy.shape;
   // Rows of the padded input the forward conv read: [0, (oh−1)·sh + kh). Its bottom padding in input
   // terms is that extent minus (pt + H): negative when the last input rows were never read (crop them).

@@ -1,0 +1,105 @@
+;; The filter gradient of a stride-1 NHWC convolution, dW[ky,kx,ci,co] += Σ x[n, y+ky−pt, x+kx−pl, ci] ·
+;; dy[n, y, x, co], as WebAssembly SIMD on tfjs-backend-wasm's heap (the memory is imported). JavaScript
+;; (kernels/wasm-conv-filter-grad.ts) walks batch items, tiles of output rows, filter taps and channel
+;; blocks, and calls one of these for each: a block of 2 (or 1) input channels × 16 output channels is
+;; accumulated over a rectangle of output pixels with all 8 (or 4) accumulators in registers. Pointers
+;; are byte offsets: x at the input pixel that output pixel (first row, first column) reads through this
+;; tap, dy at that output pixel, acc at dW[ky, kx, ci, co0]. Strides are in bytes.
+;;
+;; scripts/build-wasm-kernels.mjs compiles this file (with the memory line below made `shared` or not)
+;; into kernels/simd/wasm-binaries.generated.ts.
+(module
+  (import "env" "memory" (memory 1 65536 @SHARED@))
+
+  (func (export "block2")
+    (param $x i32) (param $dy i32) (param $acc i32) (param $rows i32) (param $cols i32)
+    (param $xRow i32) (param $dyRow i32) (param $xPix i32) (param $dyPix i32) (param $accRow i32)
+    (local $px i32) (local $pd i32) (local $end i32)
+    (local $d0 v128) (local $d1 v128) (local $d2 v128) (local $d3 v128) (local $s0 v128) (local $s1 v128)
+    (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128)
+    (local $b0 v128) (local $b1 v128) (local $b2 v128) (local $b3 v128)
+    (local.set $a0 (v128.load (local.get $acc)))
+    (local.set $a1 (v128.load offset=16 (local.get $acc)))
+    (local.set $a2 (v128.load offset=32 (local.get $acc)))
+    (local.set $a3 (v128.load offset=48 (local.get $acc)))
+    (local.set $b0 (v128.load (i32.add (local.get $acc) (local.get $accRow))))
+    (local.set $b1 (v128.load offset=16 (i32.add (local.get $acc) (local.get $accRow))))
+    (local.set $b2 (v128.load offset=32 (i32.add (local.get $acc) (local.get $accRow))))
+    (local.set $b3 (v128.load offset=48 (i32.add (local.get $acc) (local.get $accRow))))
+    (block $rowsDone
+      (loop $row
+        (br_if $rowsDone (i32.eqz (local.get $rows)))
+        (local.set $px (local.get $x))
+        (local.set $pd (local.get $dy))
+        (local.set $end (i32.add (local.get $dy) (i32.mul (local.get $cols) (local.get $dyPix))))
+        (block $pixDone
+          (loop $pix
+            (br_if $pixDone (i32.ge_u (local.get $pd) (local.get $end)))
+            (local.set $d0 (v128.load (local.get $pd)))
+            (local.set $d1 (v128.load offset=16 (local.get $pd)))
+            (local.set $d2 (v128.load offset=32 (local.get $pd)))
+            (local.set $d3 (v128.load offset=48 (local.get $pd)))
+            (local.set $s0 (v128.load32_splat (local.get $px)))
+            (local.set $s1 (v128.load32_splat offset=4 (local.get $px)))
+            (local.set $a0 (f32x4.add (local.get $a0) (f32x4.mul (local.get $s0) (local.get $d0))))
+            (local.set $a1 (f32x4.add (local.get $a1) (f32x4.mul (local.get $s0) (local.get $d1))))
+            (local.set $a2 (f32x4.add (local.get $a2) (f32x4.mul (local.get $s0) (local.get $d2))))
+            (local.set $a3 (f32x4.add (local.get $a3) (f32x4.mul (local.get $s0) (local.get $d3))))
+            (local.set $b0 (f32x4.add (local.get $b0) (f32x4.mul (local.get $s1) (local.get $d0))))
+            (local.set $b1 (f32x4.add (local.get $b1) (f32x4.mul (local.get $s1) (local.get $d1))))
+            (local.set $b2 (f32x4.add (local.get $b2) (f32x4.mul (local.get $s1) (local.get $d2))))
+            (local.set $b3 (f32x4.add (local.get $b3) (f32x4.mul (local.get $s1) (local.get $d3))))
+            (local.set $px (i32.add (local.get $px) (local.get $xPix)))
+            (local.set $pd (i32.add (local.get $pd) (local.get $dyPix)))
+            (br $pix)))
+        (local.set $x (i32.add (local.get $x) (local.get $xRow)))
+        (local.set $dy (i32.add (local.get $dy) (local.get $dyRow)))
+        (local.set $rows (i32.sub (local.get $rows) (i32.const 1)))
+        (br $row)))
+    (v128.store (local.get $acc) (local.get $a0))
+    (v128.store offset=16 (local.get $acc) (local.get $a1))
+    (v128.store offset=32 (local.get $acc) (local.get $a2))
+    (v128.store offset=48 (local.get $acc) (local.get $a3))
+    (v128.store (i32.add (local.get $acc) (local.get $accRow)) (local.get $b0))
+    (v128.store offset=16 (i32.add (local.get $acc) (local.get $accRow)) (local.get $b1))
+    (v128.store offset=32 (i32.add (local.get $acc) (local.get $accRow)) (local.get $b2))
+    (v128.store offset=48 (i32.add (local.get $acc) (local.get $accRow)) (local.get $b3)))
+
+  (func (export "block1")
+    (param $x i32) (param $dy i32) (param $acc i32) (param $rows i32) (param $cols i32)
+    (param $xRow i32) (param $dyRow i32) (param $xPix i32) (param $dyPix i32)
+    (local $px i32) (local $pd i32) (local $end i32) (local $s0 v128)
+    (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128)
+    (local.set $a0 (v128.load (local.get $acc)))
+    (local.set $a1 (v128.load offset=16 (local.get $acc)))
+    (local.set $a2 (v128.load offset=32 (local.get $acc)))
+    (local.set $a3 (v128.load offset=48 (local.get $acc)))
+    (block $rowsDone
+      (loop $row
+        (br_if $rowsDone (i32.eqz (local.get $rows)))
+        (local.set $px (local.get $x))
+        (local.set $pd (local.get $dy))
+        (local.set $end (i32.add (local.get $dy) (i32.mul (local.get $cols) (local.get $dyPix))))
+        (block $pixDone
+          (loop $pix
+            (br_if $pixDone (i32.ge_u (local.get $pd) (local.get $end)))
+            (local.set $s0 (v128.load32_splat (local.get $px)))
+            (local.set $a0 (f32x4.add (local.get $a0) (f32x4.mul (local.get $s0) (v128.load (local.get $pd)))))
+            (local.set $a1 (f32x4.add (local.get $a1)
+              (f32x4.mul (local.get $s0) (v128.load offset=16 (local.get $pd)))))
+            (local.set $a2 (f32x4.add (local.get $a2)
+              (f32x4.mul (local.get $s0) (v128.load offset=32 (local.get $pd)))))
+            (local.set $a3 (f32x4.add (local.get $a3)
+              (f32x4.mul (local.get $s0) (v128.load offset=48 (local.get $pd)))))
+            (local.set $px (i32.add (local.get $px) (local.get $xPix)))
+            (local.set $pd (i32.add (local.get $pd) (local.get $dyPix)))
+            (br $pix)))
+        (local.set $x (i32.add (local.get $x) (local.get $xRow)))
+        (local.set $dy (i32.add (local.get $dy) (local.get $dyRow)))
+        (local.set $rows (i32.sub (local.get $rows) (i32.const 1)))
+        (br $row)))
+    (v128.store (local.get $acc) (local.get $a0))
+    (v128.store offset=16 (local.get $acc) (local.get $a1))
+    (v128.store offset=32 (local.get $acc) (local.get $a2))
+    (v128.store offset=48 (local.get $acc) (local.get $a3)))
+)

@@ -1,0 +1,173 @@
+/**
+ * Training-mode batch norm (+ the ReLU after it) on tfjs-backend-wasm as two SIMD passes forward and two
+ * backward, instead of the ~15 broadcasting tfjs ops (each a full pass at ~2 ns/element on wasm) that
+ * the same math takes when written with tf ops. See kernels/simd/batchnorm.wat.
+ */
+import type * as tf from '@tensorflow/tfjs-core';
+import { batchnormWasmShared, batchnormWasmUnshared } from './simd/wasm-binaries.generated';
+import { type HeapKernels, heapKernels, wasmSimdKernelEnabled } from './wasm-heap';
+
+interface BatchNormExports {
+  moments(x: number, P: number, C: number, shift: number, acc: number): void;
+  normalize(
+    x: number,
+    y: number,
+    P: number,
+    C: number,
+    mean: number,
+    scale: number,
+    beta: number,
+    relu: number,
+  ): void;
+  gradSums(
+    dy: number,
+    y: number,
+    x: number,
+    P: number,
+    C: number,
+    mean: number,
+    acc: number,
+    relu: number,
+  ): void;
+  gradInput(
+    dy: number,
+    y: number,
+    x: number,
+    dx: number,
+    P: number,
+    C: number,
+    mean: number,
+    a: number,
+    b: number,
+    k: number,
+    relu: number,
+  ): void;
+}
+
+/** The kernels when they apply to `x` (wasm backend, float32, channels a multiple of 4), else undefined. */
+function kernelsFor(x: tf.Tensor): HeapKernels<BatchNormExports> | undefined {
+  if (!wasmSimdKernelEnabled('batchNorm') || x.dtype !== 'float32' || x.rank < 2 || x.size === 0)
+    return undefined;
+  if (x.shape[x.rank - 1]! % 4 !== 0) return undefined;
+  return heapKernels<BatchNormExports>('batchnorm', {
+    shared: batchnormWasmShared,
+    unshared: batchnormWasmUnshared,
+  });
+}
+
+/** Whether {@link wasmBatchNormForward} runs on `x` (otherwise it returns undefined). */
+export function wasmBatchNormApplies(x: tf.Tensor): boolean {
+  return kernelsFor(x) !== undefined;
+}
+
+/** Result of {@link wasmBatchNormForward}: the output and the batch statistics as plain arrays. */
+export interface WasmBatchNormForward {
+  y: tf.Tensor;
+  mean: Float32Array;
+  /** biased, as PyTorch normalizes with */
+  variance: Float32Array;
+  invStd: Float32Array;
+}
+
+/** Scratch layout: four float32 vectors of C, then 2C float64 sums. */
+function scratchLayout(k: HeapKernels<BatchNormExports>, C: number) {
+  const base = k.scratch(32 * C);
+  return { v0: base, v1: base + 4 * C, v2: base + 8 * C, v3: base + 12 * C, acc: base + 16 * C };
+}
+
+/** Copies per-channel vectors into the scratch slots. */
+function put(k: HeapKernels<BatchNormExports>, C: number, slots: [number, Float32Array][]): void {
+  for (const [ptr, v] of slots) k.f32(ptr, C).set(v);
+}
+
+/**
+ * y = relu?(γ·(x − μ)/√(σ² + ε) + β) over the last axis with the batch's own statistics, or undefined when
+ * the SIMD kernels do not apply (the caller then uses tf ops).
+ */
+export function wasmBatchNormForward(
+  x: tf.Tensor,
+  gamma: Float32Array,
+  beta: Float32Array,
+  eps: number,
+  relu: boolean,
+): WasmBatchNormForward | undefined {
+  const k = kernelsFor(x);
+  if (!k) return undefined;
+  const C = x.shape[x.rank - 1]!;
+  const P = x.size / C;
+  const { tensor: y, ptr: yPtr } = k.output(x.shape);
+  const s = scratchLayout(k, C);
+  const xPtr = k.offset(x);
+  // Sums are taken around the first pixel's values, which keeps Σ(x−s)² − (Σ(x−s))²/P well conditioned.
+  k.f32(s.v0, C).set(k.f32(xPtr, C));
+  k.f64(s.acc, 2 * C).fill(0);
+  k.exports.moments(xPtr, P, C, s.v0, s.acc);
+  const shift = k.f32(s.v0, C).slice();
+  const acc = k.f64(s.acc, 2 * C).slice();
+  const mean = new Float32Array(C);
+  const variance = new Float32Array(C);
+  const invStd = new Float32Array(C);
+  const scale = new Float32Array(C);
+  for (let c = 0; c < C; c++) {
+    const d = acc[c]! / P;
+    const v = Math.max(0, acc[C + c]! / P - d * d);
+    mean[c] = shift[c]! + d;
+    variance[c] = v;
+    invStd[c] = 1 / Math.sqrt(v + eps);
+    scale[c] = gamma[c]! * invStd[c]!;
+  }
+  put(k, C, [
+    [s.v0, mean],
+    [s.v1, scale],
+    [s.v2, beta],
+  ]);
+  k.exports.normalize(xPtr, yPtr, P, C, s.v0, s.v1, s.v2, relu ? 1 : 0);
+  return { y, mean, variance, invStd };
+}
+
+/**
+ * Gradients of {@link wasmBatchNormForward}: dx (a tensor owned by the caller), dγ and dβ. `y` is the
+ * forward output (it carries the ReLU mask when `relu`).
+ */
+export function wasmBatchNormBackward(
+  dy: tf.Tensor,
+  x: tf.Tensor,
+  y: tf.Tensor,
+  gamma: Float32Array,
+  fwd: { mean: Float32Array; invStd: Float32Array },
+  relu: boolean,
+): { dx: tf.Tensor; dGamma: Float32Array; dBeta: Float32Array } | undefined {
+  const k = kernelsFor(x);
+  if (!k || dy.dtype !== 'float32') return undefined;
+  const C = x.shape[x.rank - 1]!;
+  const P = x.size / C;
+  const { tensor: dx, ptr: dxPtr } = k.output(x.shape);
+  const s = scratchLayout(k, C);
+  const [dyPtr, xPtr] = [k.offset(dy), k.offset(x)];
+  const yPtr = relu ? k.offset(y) : dyPtr;
+  k.f32(s.v0, C).set(fwd.mean);
+  k.f64(s.acc, 2 * C).fill(0);
+  k.exports.gradSums(dyPtr, yPtr, xPtr, P, C, s.v0, s.acc, relu ? 1 : 0);
+  const acc = k.f64(s.acc, 2 * C).slice();
+  const dBeta = new Float32Array(C);
+  const dGamma = new Float32Array(C);
+  const a = new Float32Array(C);
+  const b = new Float32Array(C);
+  const k0 = new Float32Array(C);
+  for (let c = 0; c < C; c++) {
+    const inv = fwd.invStd[c]!;
+    dBeta[c] = acc[c]!;
+    dGamma[c] = acc[C + c]! * inv; // Σ g·x̂
+    // dx = γ/σ · (g − Σg/P − x̂·Σgx̂/P) = a·g + b·(x − μ) + k0
+    a[c] = gamma[c]! * inv;
+    b[c] = (-a[c]! * inv * dGamma[c]!) / P;
+    k0[c] = (-a[c]! * dBeta[c]!) / P;
+  }
+  put(k, C, [
+    [s.v1, a],
+    [s.v2, b],
+    [s.v3, k0],
+  ]);
+  k.exports.gradInput(dyPtr, yPtr, xPtr, dxPtr, P, C, s.v0, s.v1, s.v2, s.v3, relu ? 1 : 0);
+  return { dx, dGamma, dBeta };
+}

@@ -1,0 +1,37 @@
+import '@tensorflow/tfjs-backend-wasm';
+import * as tf from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { wasmConvFilterGrad } from './wasm-conv-filter-grad';
+import { configureWasmSimdKernels } from './wasm-heap';
+
+// Correctness against the cpu backend is in wasm-conv-grad.test.ts (the 'SIMD dW' cases); this file checks
+// when the kernel is used at all.
+beforeAll(async () => {
+  await tf.setBackend('wasm');
+});
+
+describe('wasmConvFilterGrad', () => {
+  it('applies to float32 stride-1 convolutions with a multiple of 16 output channels, and only those', () => {
+    const x = tf.randomNormal([2, 5, 5, 3]) as tf.Tensor4D;
+    const dy16 = tf.randomNormal([2, 5, 5, 16]) as tf.Tensor4D;
+    const dy8 = tf.randomNormal([2, 5, 5, 8]) as tf.Tensor4D;
+    const dw = wasmConvFilterGrad(x, dy16, [3, 3, 3, 16], 1, 1);
+    expect(dw?.shape).toEqual([3, 3, 3, 16]);
+    expect(wasmConvFilterGrad(x, dy8, [3, 3, 3, 8], 1, 1)).toBeUndefined();
+    const before = configureWasmSimdKernels({ filterGrad: false });
+    expect(wasmConvFilterGrad(x, dy16, [3, 3, 3, 16], 1, 1)).toBeUndefined();
+    configureWasmSimdKernels(before);
+    tf.dispose([x, dy16, dy8, dw!]);
+  });
+
+  it('sums a 1x1 filter gradient exactly as Σ x·dy', () => {
+    const x = tf.tensor4d([1, 2, 3, 4], [1, 2, 2, 1]);
+    const dy = tf.tensor4d(
+      Array.from({ length: 64 }, (_, i) => i % 16),
+      [1, 2, 2, 16],
+    );
+    const dw = wasmConvFilterGrad(x, dy, [1, 1, 1, 16], 0, 0)!;
+    expect(Array.from(dw.dataSync())).toEqual(Array.from({ length: 16 }, (_, c) => 10 * c));
+    tf.dispose([x, dy, dw]);
+  });
+});
