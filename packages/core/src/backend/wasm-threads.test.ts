@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { build } from 'esbuild';
 import { describe, expect, it } from 'vitest';
 import { registerWasmConvGradKernels } from '../kernels/wasm-conv-grad';
+import { heapKernels } from '../kernels/wasm-heap';
 import { prepareWasmThreads, wasmThreadsCount, wasmThreadsInfo } from './wasm-threads';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -64,11 +65,21 @@ const CHILD = `
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
 import { prepareWasmThreads, wasmThreadsInfo } from './wasm-threads';
+import { registerWasmConvGradKernels } from '../kernels/wasm-conv-grad';
 if (process.argv[3] === 'find-first') tf.findBackend('wasm'); // starts initialising the backend
 const planned = await prepareWasmThreads(Number(process.argv[2]));
+registerWasmConvGradKernels();
 await tf.setBackend('wasm');
 const y = tf.conv2d(tf.ones([4, 16, 16, 8]), tf.ones([3, 3, 8, 8]), 1, 'same');
 const sum = (await tf.sum(y).data())[0];
+// filter gradients (Co 16) start the SIMD kernels' helper thread, which must not keep the process alive
+const dw = () =>
+  tf.engine().runKernel('Conv2DBackpropFilter', { x: tf.ones([4, 8, 8, 8]), dy: tf.ones([4, 8, 8, 16]) }, {
+    strides: 1, pad: 'same', dataFormat: 'NHWC', filterShape: [3, 3, 8, 16],
+  });
+dw();
+await new Promise((r) => setTimeout(r, 300));
+await dw().data();
 console.log(JSON.stringify({ planned, info: wasmThreadsInfo(), sum, backend: tf.getBackend() }));
 // no process.exit(): the process must end by itself
 `;
@@ -124,6 +135,17 @@ describe('wasm threads in Node', () => {
     got.forEach((g, i) => {
       expect(relErr(g, ref[i]!)).toBeLessThan(1e-4);
     });
+
+    // Our SIMD filter-gradient kernel splits the batch with a helper thread once that thread has booted.
+    const pool = heapKernels('convFilterGrad', { shared: '', unshared: '' })?.helpers();
+    expect(pool).toBeDefined();
+    for (let i = 0; i < 100 && pool!.available < 1; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(pool!.available).toBe(1);
+    const jobs = pool!.jobsDone;
+    convAndGrads().forEach((g, i) => {
+      expect(relErr(g, ref[i]!)).toBeLessThan(1e-4);
+    });
+    expect(pool!.jobsDone).toBeGreaterThan(jobs);
 
     const again = await prepareWasmThreads(1);
     expect(again.threads).toBe(2);

@@ -24,6 +24,7 @@
  * {@link wasmThreadsInfo} says why.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { setKernelHelperThreads } from '../kernels/wasm-helpers';
 
 /** What {@link prepareWasmThreads} arranged (or why not). */
 export interface WasmThreadsResult {
@@ -240,6 +241,7 @@ function makeFactory(original: Factory, setup: NodeSetup): Factory {
     try {
       const backend = await withThreadedGlue(setup, threads, async () => original());
       outcome = { threads, reason: plan.reason };
+      setKernelHelperThreads(setup.Worker, threads - 1);
       return backend;
     } catch (e) {
       tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);

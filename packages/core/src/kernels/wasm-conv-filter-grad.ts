@@ -10,29 +10,7 @@ import { convFilterGradWasmShared, convFilterGradWasmUnshared } from './simd/was
 import { heapKernels, wasmSimdKernelEnabled } from './wasm-heap';
 
 interface FilterGradExports {
-  block2(
-    x: number,
-    dy: number,
-    acc: number,
-    rows: number,
-    cols: number,
-    xRow: number,
-    dyRow: number,
-    xPix: number,
-    dyPix: number,
-    accRow: number,
-  ): void;
-  block1(
-    x: number,
-    dy: number,
-    acc: number,
-    rows: number,
-    cols: number,
-    xRow: number,
-    dyRow: number,
-    xPix: number,
-    dyPix: number,
-  ): void;
+  filterGrad(...args: number[]): void;
 }
 
 /** Output pixels per tile: the tile's dy and x rows (~16 KB each at 16 channels) stay in L1/L2. */
@@ -63,64 +41,49 @@ export function wasmConvFilterGrad(
   });
   if (!k) return undefined;
   const { tensor: dw, ptr: dwPtr } = k.output(filterShape);
-  k.f32(dwPtr, dw.size).fill(0);
-  const [xPtr, dyPtr] = [k.offset(x), k.offset(dy)];
-  const xPix = Ci * 4;
-  const dyPix = Co * 4;
-  const xRow = W * xPix;
-  const dyRow = OW * dyPix;
+  const size = dw.size;
+  // Batch items are split between this thread and the helper threads; each helper sums into its own
+  // scratch copy of dW, added in at the end.
+  const pool = k.helpers();
+  const helpers = Math.min(pool?.available ?? 0, N - 1);
+  const scratch = helpers > 0 ? k.scratch(helpers * size * 4) : 0;
+  const target = (i: number) => (i === 0 ? dwPtr : scratch + (i - 1) * size * 4);
+  for (let i = 0; i <= helpers; i++) k.f32(target(i), size).fill(0);
   const rowsPerTile = Math.max(1, Math.floor(TILE_PIXELS / OW));
-  const { block1, block2 } = k.exports;
-  for (let n = 0; n < N; n++) {
-    for (let y0 = 0; y0 < OH; y0 += rowsPerTile) {
-      const y1 = Math.min(OH, y0 + rowsPerTile);
-      for (let ky = 0; ky < KH; ky++) {
-        // output rows whose input row y + ky − padTop lies inside the image
-        const ya = Math.max(y0, padTop - ky);
-        const yb = Math.min(y1, H + padTop - ky);
-        if (ya >= yb) continue;
-        for (let kx = 0; kx < KW; kx++) {
-          const xa = Math.max(0, padLeft - kx);
-          const xb = Math.min(OW, W + padLeft - kx);
-          if (xa >= xb) continue;
-          const xBase = xPtr + ((n * H + ya + ky - padTop) * W + (xa + kx - padLeft)) * xPix;
-          const dyBase = dyPtr + ((n * OH + ya) * OW + xa) * dyPix;
-          const accBase = dwPtr + (ky * KW + kx) * Ci * dyPix;
-          const rows = yb - ya;
-          const cols = xb - xa;
-          for (let co = 0; co < Co; co += CO_BLOCK) {
-            let ci = 0;
-            for (; ci + 1 < Ci; ci += 2) {
-              block2(
-                xBase + ci * 4,
-                dyBase + co * 4,
-                accBase + (ci * Co + co) * 4,
-                rows,
-                cols,
-                xRow,
-                dyRow,
-                xPix,
-                dyPix,
-                dyPix,
-              );
-            }
-            if (ci < Ci) {
-              block1(
-                xBase + ci * 4,
-                dyBase + co * 4,
-                accBase + (ci * Co + co) * 4,
-                rows,
-                cols,
-                xRow,
-                dyRow,
-                xPix,
-                dyPix,
-              );
-            }
-          }
-        }
-      }
+  const part = (i: number) => {
+    const [n0, n1] = [Math.round((i * N) / (helpers + 1)), Math.round(((i + 1) * N) / (helpers + 1))];
+    return [
+      k.offset(x),
+      k.offset(dy),
+      target(i),
+      n0,
+      n1,
+      H,
+      W,
+      Ci,
+      OH,
+      OW,
+      Co,
+      KH,
+      KW,
+      padTop,
+      padLeft,
+      rowsPerTile,
+    ];
+  };
+  const own = () => k.exports.filterGrad(...part(0));
+  if (helpers > 0 && pool) {
+    pool.run(
+      'convFilterGrad',
+      'filterGrad',
+      Array.from({ length: helpers }, (_, i) => part(i + 1)),
+      own,
+    );
+    const sum = k.f32(dwPtr, size);
+    for (let i = 1; i <= helpers; i++) {
+      const add = k.f32(target(i), size);
+      for (let j = 0; j < size; j++) sum[j]! += add[j]!;
     }
-  }
+  } else own();
   return dw as tf.Tensor4D;
 }

@@ -21,11 +21,13 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { wasmConvFilterGrad } from './wasm-conv-filter-grad';
+import { wasmConv2d, wasmConv2dApplies } from './wasm-conv2d';
 
 type Pad4 = [[number, number], [number, number], [number, number], [number, number]];
 type Backend = tf.KernelBackend;
 
 const KERNEL_INPUT = 'Conv2DBackpropInput';
+const KERNEL_CONV = 'Conv2D';
 const KERNEL_FILTER = 'Conv2DBackpropFilter';
 const BACKEND = 'wasm';
 
@@ -508,6 +510,74 @@ const inputKernel: tf.KernelFunc = (args) => {
   });
 };
 
+let stockConv: tf.KernelConfig | undefined;
+
+interface Conv2DAttrs {
+  strides: [number, number] | number;
+  pad: 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
+  dataFormat: 'NHWC' | 'NCHW';
+  dilations: [number, number] | number;
+  dimRoundingMode?: 'floor' | 'round' | 'ceil';
+}
+
+/** Stride-1 NHWC float32 convolutions with 16k output channels run on our SIMD kernel; others stock. */
+const convKernel: tf.KernelFunc = (args) => {
+  const { inputs, backend, attrs } = args;
+  const { x, filter } = inputs as unknown as { x: tf.TensorInfo; filter: tf.TensorInfo };
+  const a = attrs as unknown as Conv2DAttrs;
+  if ((a.dataFormat ?? 'NHWC') === 'NHWC' && wasmConv2dApplies(x, filter)) {
+    const info = tf.backend_util.computeConv2DInfo(
+      x.shape as [number, number, number, number],
+      filter.shape as [number, number, number, number],
+      a.strides,
+      a.dilations,
+      a.pad,
+      a.dimRoundingMode,
+    );
+    if (
+      info.strideHeight === 1 &&
+      info.strideWidth === 1 &&
+      info.dilationHeight === 1 &&
+      info.dilationWidth === 1
+    ) {
+      let ran = false;
+      const out = runAsKernel(backend as Backend, [x, filter], (xt, wt) => {
+        const y = wasmConv2d(
+          xt as tf.Tensor4D,
+          wt as tf.Tensor4D,
+          info.padInfo.top,
+          info.padInfo.left,
+          info.outHeight,
+          info.outWidth,
+        );
+        ran = y !== undefined;
+        return y ?? tf.zeros([0]);
+      });
+      if (ran) return out;
+      (backend as Backend).disposeData(out.dataId);
+    }
+  }
+  if (!stockConv) throw new Error('the stock wasm Conv2D kernel is missing');
+  return stockConv.kernelFunc(args);
+};
+
+/** Makes sure our Conv2D kernel is the registered one, remembering the stock kernel it wraps. */
+function installConvKernel(backend?: Backend): void {
+  const current = tf.getKernel(KERNEL_CONV, BACKEND);
+  if (current?.kernelFunc === convKernel) return;
+  if (current) {
+    stockConv = current;
+    if (backend) current.setupFunc?.(backend);
+    tf.unregisterKernel(KERNEL_CONV, BACKEND);
+  }
+  tf.registerKernel({
+    kernelName: KERNEL_CONV,
+    backendName: BACKEND,
+    kernelFunc: convKernel,
+    setupFunc: (b) => stockConv?.setupFunc?.(b),
+  });
+}
+
 /** Makes sure our input-gradient kernel is the registered one, remembering the stock kernel it replaces. */
 function installInputKernel(backend?: Backend): void {
   const current = tf.getKernel(KERNEL_INPUT, BACKEND);
@@ -537,7 +607,10 @@ function installFilterKernel(): void {
     // Runs when the wasm backend initialises: if '@tensorflow/tfjs-backend-wasm' was imported after our
     // registration, its stock input kernel replaced ours; put ours back (and bind the stock one).
     setupFunc: (b) => {
-      if (installed) installInputKernel(b as Backend);
+      if (installed) {
+        installInputKernel(b as Backend);
+        installConvKernel(b as Backend);
+      }
     },
   });
 }
@@ -545,7 +618,8 @@ function installFilterKernel(): void {
 let installed = false;
 
 /**
- * Registers the fast `Conv2DBackpropFilter` and `Conv2DBackpropInput` kernels for the 'wasm' backend.
+ * Registers the fast `Conv2DBackpropFilter` and `Conv2DBackpropInput` kernels for the 'wasm' backend, and a
+ * `Conv2D` that runs stride-1 convolutions with 16k output channels on our SIMD kernel (wasm-conv2d.ts).
  * Idempotent; works before or after the wasm backend initialises. Call it after importing
  * '@tensorflow/tfjs-backend-wasm' (if the import comes later, the stock input kernel is displaced again
  * when the backend initialises).
@@ -554,6 +628,7 @@ export function registerWasmConvGradKernels(): void {
   installed = true;
   // tf.findBackend would start initialising the backend; the registry only lists initialised ones.
   installInputKernel(tf.engine().registry[BACKEND]);
+  installConvKernel(tf.engine().registry[BACKEND]);
   installFilterKernel();
 }
 
@@ -562,6 +637,10 @@ export function unregisterWasmConvGradKernels(): void {
   installed = false;
   if (tf.getKernel(KERNEL_FILTER, BACKEND)?.kernelFunc === filterKernel) {
     tf.unregisterKernel(KERNEL_FILTER, BACKEND);
+  }
+  if (tf.getKernel(KERNEL_CONV, BACKEND)?.kernelFunc === convKernel) {
+    tf.unregisterKernel(KERNEL_CONV, BACKEND);
+    if (stockConv) tf.registerKernel(stockConv);
   }
   if (tf.getKernel(KERNEL_INPUT, BACKEND)?.kernelFunc === inputKernel) {
     tf.unregisterKernel(KERNEL_INPUT, BACKEND);

@@ -7,6 +7,7 @@
  * offsets, new output tensors and a small scratch area for per-channel vectors.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { type HelperPool, helperPool } from './wasm-helpers';
 
 /** The parts of tfjs-backend-wasm's emscripten module and BackendWasm that are used here. */
 interface EmscriptenModule {
@@ -27,9 +28,11 @@ export interface WasmSimdKernelSwitches {
   batchNorm?: boolean;
   /** Filter gradient of stride-1 convolutions. */
   filterGrad?: boolean;
+  /** Stride-1 Conv2D (forward, and the input gradient of stride-1 convolutions). */
+  conv?: boolean;
 }
 
-const switches: Required<WasmSimdKernelSwitches> = { batchNorm: true, filterGrad: true };
+const switches: Required<WasmSimdKernelSwitches> = { batchNorm: true, filterGrad: true, conv: true };
 
 /** Turns our SIMD kernels on or off (for benchmarks and tests); returns the previous settings. */
 export function configureWasmSimdKernels(s: WasmSimdKernelSwitches): Required<WasmSimdKernelSwitches> {
@@ -86,6 +89,11 @@ export class HeapKernels<E> {
   output(shape: number[]): { tensor: tf.Tensor; ptr: number } {
     const info = this.backend.makeOutput(shape, 'float32');
     return { tensor: tf.engine().makeTensorFromTensorInfo(info), ptr: this.offset(info) };
+  }
+
+  /** Helper threads that can run this heap's kernels too (Node, threaded backend), if any. */
+  helpers(): HelperPool | undefined {
+    return helperPool(this.memory);
   }
 
   /** At least `bytes` of scratch memory (16-byte aligned), reused across calls. */

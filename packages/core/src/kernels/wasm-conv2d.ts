@@ -1,0 +1,66 @@
+/**
+ * Stride-1 convolutions as our own WebAssembly SIMD kernel on tfjs-backend-wasm's heap
+ * (kernels/simd/conv2d.wat), registered as the wasm backend's `Conv2D` for the cases it covers (float32,
+ * NHWC, stride and dilation 1, output channels a multiple of 16); every other case goes to the stock
+ * XNNPACK kernel. Training calls Conv2D with a new weight tensor each step (the Dirac
+ * re-parameterization), so XNNPACK repacks the weights every call, and its second thread helps little
+ * on these small layers; this kernel reads the weights as they are and splits the batch between the
+ * calling thread and the kernel helper threads. The input gradient of stride-1 convs (a Conv2D of dy
+ * with the flipped filter) runs on it too.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { conv2dWasmShared, conv2dWasmUnshared } from './simd/wasm-binaries.generated';
+import { heapKernels, wasmSimdKernelEnabled } from './wasm-heap';
+
+interface Conv2dExports {
+  conv(...args: number[]): void;
+}
+
+/** Whether {@link wasmConv2d} runs for these operands (it also needs the wasm backend's heap). */
+export function wasmConv2dApplies(x: tf.TensorInfo, w: tf.TensorInfo): boolean {
+  return (
+    wasmSimdKernelEnabled('conv') &&
+    x.dtype === 'float32' &&
+    w.dtype === 'float32' &&
+    x.shape.length === 4 &&
+    w.shape.length === 4 &&
+    w.shape[3]! % 16 === 0 &&
+    tf.util.sizeFromShape(x.shape) > 0
+  );
+}
+
+/**
+ * y = conv(x, w) with stride 1 and the given top/left padding and output size, or undefined when the
+ * kernel does not apply (switched off, not the wasm backend, not float32, Co not a multiple of 16).
+ */
+export function wasmConv2d(
+  x: tf.Tensor4D,
+  w: tf.Tensor4D,
+  padTop: number,
+  padLeft: number,
+  outH: number,
+  outW: number,
+): tf.Tensor4D | undefined {
+  const [N, H, W, Ci] = x.shape;
+  const [KH, KW, , Co] = w.shape;
+  if (!wasmConv2dApplies(x, w) || outH <= 0 || outW <= 0) return undefined;
+  const k = heapKernels<Conv2dExports>('conv2d', { shared: conv2dWasmShared, unshared: conv2dWasmUnshared });
+  if (!k) return undefined;
+  const { tensor: y, ptr: yPtr } = k.output([N, outH, outW, Co]);
+  const pool = k.helpers();
+  const helpers = Math.min(pool?.available ?? 0, N - 1);
+  const part = (i: number) => {
+    const [n0, n1] = [Math.round((i * N) / (helpers + 1)), Math.round(((i + 1) * N) / (helpers + 1))];
+    return [k.offset(x), k.offset(w), yPtr, n0, n1, H, W, Ci, outH, outW, Co, KH, KW, padTop, padLeft];
+  };
+  const own = () => k.exports.conv(...part(0));
+  if (helpers > 0 && pool) {
+    pool.run(
+      'conv2d',
+      'conv',
+      Array.from({ length: helpers }, (_, i) => part(i + 1)),
+      own,
+    );
+  } else own();
+  return y as tf.Tensor4D;
+}
