@@ -7,7 +7,11 @@ import { registerWasmConvGradKernels } from './wasm-conv-grad';
 import { wasmConv2dApplies } from './wasm-conv2d';
 import { configureWasmSimdKernels } from './wasm-heap';
 
-type Pad = 'same' | 'valid' | number | [[number, number], [number, number], [number, number], [number, number]];
+type Pad =
+  | 'same'
+  | 'valid'
+  | number
+  | [[number, number], [number, number], [number, number], [number, number]];
 interface Case {
   x: [number, number, number, number];
   k: [number, number];
