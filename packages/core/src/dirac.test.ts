@@ -166,3 +166,44 @@ describe('memory', () => {
     tf.dispose([x, w, a, b]);
   });
 });
+
+describe('diracWeight v2 on CPU-memory backends (computed on the host)', () => {
+  /** The definition written with tf ops, differentiated by tfjs. */
+  const byOps = (w: tf.Tensor, a: tf.Tensor, b: tf.Tensor) =>
+    tf.add(tf.mul(diracDelta(w.shape), a), tf.mul(normalizeFilters(w), b));
+
+  for (const [name, shape] of [
+    ['3x3, in = out', [3, 3, 8, 8]],
+    ['3x3, in < out', [3, 3, 4, 6]],
+    ['5x5, in > out', [5, 5, 7, 3]],
+    ['1-D kernel', [3, 5, 5]],
+  ] as const) {
+    it(`matches the tf-op definition and its gradients: ${name}`, () => {
+      const cout = shape[shape.length - 1]!;
+      const wz = tf.randomNormal(shape as unknown as number[], 0, 1, 'float32', 3);
+      const a = tf.randomUniform([cout], 0.5, 1.5, 'float32', 4);
+      const b = tf.randomUniform([cout], 0.05, 0.2, 'float32', 5);
+      const probe = tf.randomNormal(shape as unknown as number[], 0, 1, 'float32', 6);
+      const loss = (f: typeof byOps) => (x: tf.Tensor, y: tf.Tensor, z: tf.Tensor) =>
+        tf.sum(tf.mul(f(x, y, z), probe));
+      const ours = tf.grads(loss((x, y, z) => diracWeight(x, y, z)))([wz, a, b]);
+      const ref = tf.grads(loss(byOps))([wz, a, b]);
+      expect(tf.max(tf.abs(tf.sub(diracWeight(wz, a, b), byOps(wz, a, b)))).dataSync()[0]).toBeLessThan(1e-6);
+      for (let i = 0; i < 3; i++) {
+        const err = tf.max(tf.abs(tf.sub(ours[i]!, ref[i]!))).dataSync()[0]!;
+        const scale = tf.max(tf.abs(ref[i]!)).dataSync()[0]!;
+        expect(err / Math.max(scale, 1e-6)).toBeLessThan(1e-5);
+      }
+    });
+  }
+
+  it('an all-zero filter (norm on its 1e-12 floor) has finite gradients (the tf-op version gives NaN)', () => {
+    const w = tf.mul(tf.randomNormal([3, 3, 4, 4], 0, 1, 'float32', 7), tf.tensor1d([1, 0, 1, 1]));
+    const g = tf.grads((x: tf.Tensor, y: tf.Tensor, z: tf.Tensor) => tf.sum(diracWeight(x, y, z)))([
+      w,
+      tf.ones([4]),
+      tf.fill([4], 0.1),
+    ]);
+    for (const t of g) expect(t.dataSync().every(Number.isFinite)).toBe(true);
+  });
+});
