@@ -12,7 +12,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { forward, useBackend } from '@dirac/core';
+import { configureWasmSimdKernels, forward, useBackend } from '@dirac/core';
 import { buildModel, initParams } from '@dirac/models';
 import { crossEntropy, TrainableModel } from '@dirac/train';
 import * as tf from '@tensorflow/tfjs-core';
@@ -28,6 +28,23 @@ const steps = Number(arg('steps', 5));
 const jsonPath = jsonOutputPath();
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/** Full SGD steps/s with our wasm SIMD kernels switched off (the tf-op and XNNPACK paths they replace). */
+function measureWithoutSimd(model, b) {
+  const before = configureWasmSimdKernels({ batchNorm: false, filterGrad: false, conv: false });
+  try {
+    model.step(b, 0.05);
+    const times = [];
+    for (let r = 0; r < steps; r++) {
+      const t0 = performance.now();
+      model.step(b, 0.05);
+      times.push((performance.now() - t0) / 1000);
+    }
+    return median(times);
+  } finally {
+    configureWasmSimdKernels(before);
+  }
+}
 
 function measure(name) {
   const spec = buildModel(name);
@@ -114,6 +131,7 @@ console.log(
   `backend: ${info.name} (${info.reason}); ${cpus().length} cores; ${modelName}, batch ${batch}, median of ${steps} steps`,
 );
 const dirac = measure(modelName);
+const noSimd = info.name === 'wasm' ? measureWithoutSimd(dirac.model, dirac.b) : null;
 const plainName = modelName.replace(/^diracnet/, 'plain');
 const plain = plainName !== modelName ? measure(plainName) : null;
 const torch = torchReference(modelName);
@@ -122,6 +140,7 @@ const rows = [
   ['tfjs training form (Dirac conv + BN), full SGD step', dirac.step],
   ['  forward only (train-mode BN)', dirac.fwd],
   ['  forward + backward (no update)', dirac.fwdBwd],
+  ...(noSimd ? [['  same step without our wasm SIMD kernels (tf ops + XNNPACK)', noSimd]] : []),
   ...(plain ? [['tfjs plain conv + BN (same net, no Dirac term), full step', plain.step]] : []),
 ];
 const base = torch ? torch.imagesPerSecond : null;
