@@ -19,11 +19,11 @@ export function zooTable(index) {
       e.source === 'trained-here'
         ? 'trained here (`dirac train`)'
         : `upstream's \`${e.upstream?.file}\`, converted on your machine: \`npx dirac zoo import ${e.model}\``;
-    return `| \`${e.name}\`${e.name === index.default ? ' (default)' : ''} | ${e.params.toLocaleString('en-US')} | ${pct(e.metrics?.top1)} | ${pct(e.metrics?.top1Fp16)} | ${w32 ? kib(w32.bytes) : '—'} | ${w16 ? kib(w16.bytes) : '—'} | ${source} |`;
+    return `| \`${e.name}\`${e.name === index.default ? ' (default)' : ''} | ${e.params.toLocaleString('en-US')} | ${pct(e.metrics?.top1)} | ${pct(e.metrics?.top1Fp16)} | ${pct(e.metrics?.top1Int8)} | ${w32 ? kib(w32.bytes) : '—'} | ${w16 ? kib(w16.bytes) : '—'} | ${source} |`;
   });
   return [
-    '| name | parameters (folded) | top-1 (test) | top-1 fp16 | fp32 weights | fp16 weights | weights |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | --- |',
+    '| name | parameters (folded) | top-1 (test) | top-1 fp16 | top-1 int8 (ONNX Runtime) | fp32 weights | fp16 weights | weights |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
     ...rows,
   ].join('\n');
 }

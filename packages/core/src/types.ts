@@ -230,7 +230,7 @@ export interface ZooEntry {
   /** model.json and the weights files, with sizes and hashes (empty for entries converted on the user's machine). */
   files: { path: string; bytes: number; sha256: string; dtype?: 'float32' | 'float16' }[];
   params: number;
-  /** Headline metrics (e.g. `top1`, `top5`, `top1Fp16` on the test set), measured by `dirac eval`. */
+  /** Headline metrics (`top1`, `top5`, `top1Fp16`, `top1Int8` on the test set), measured by `dirac eval`. */
   metrics?: Record<string, number>;
   /** Where the weights came from: trained here, or converted from upstream on the user's machine. */
   source: 'trained-here' | 'converted-from-upstream';
@@ -256,6 +256,11 @@ export interface ZooMetrics {
   loss: number;
   /** The same with the float16 weights. */
   fp16?: { top1: number; top5: number; loss: number };
+  /**
+   * The same as an int8 QDQ network on ONNX Runtime (per-channel int8 weights, uint8 activations with the
+   * ranges in `metadata.quantization.int8`, calibrated on `calibration.images` training images).
+   */
+  int8?: { top1: number; top5: number; loss: number; calibration: { images: number; method: string } };
   /** The command that measured them, and when. */
   command: string;
   measured: string;

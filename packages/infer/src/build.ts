@@ -10,6 +10,7 @@ import {
   SpecError,
   UsageError,
 } from '@dirac/core';
+import type { CalibrationTable } from '@dirac/core/onnx';
 import { DiracClassifier, type PixelReader } from './classifier';
 import type {
   Engine,
@@ -44,6 +45,8 @@ export interface CreateClassifierOptions {
   platform?: { onnxruntime: string; provider: string; auto: 'node' | 'browser' };
   /** Run the network once before returning (default true). */
   warmup?: boolean;
+  /** 'int8': run the int8 (QDQ) network on ONNX Runtime with the ranges in model.json (see LoadOptions). */
+  dtype?: LoadOptions['dtype'];
   /** Progress reports: 'ready' is sent once the model is warmed up. */
   onProgress?: LoadOptions['onProgress'];
 }
@@ -112,11 +115,23 @@ const GPU_BACKENDS = new Set(['webgl', 'webgpu']);
  * Picks and builds the engine (see {@link EngineRequest}). On the onnxruntime engine the model's tfjs
  * tensors are freed once the session exists; on the tfjs engine they are the engine's.
  */
+/** The int8 activation ranges in model.json, or a UsageError saying how to get them. */
+function int8Calibration(model: Model): CalibrationTable {
+  const q = (model.spec.metadata?.quantization as { int8?: CalibrationTable } | undefined)?.int8;
+  if (!q || typeof q !== 'object' || !q.ranges) {
+    throw new UsageError(
+      `dtype 'int8': model '${model.spec.name}' has no int8 activation ranges (metadata.quantization.int8 in model.json); zoo models get them from \`dirac zoo add\`, other models run int8 via \`dirac export --quantize int8 --calibration <data>\``,
+    );
+  }
+  return q;
+}
+
 async function chooseEngine(model: Model, options: CreateClassifierOptions): Promise<Engine> {
   const request = options.engine ?? 'auto';
   if (request !== 'auto' && request !== 'tfjs' && request !== 'onnxruntime') {
     throw new UsageError(`engine must be 'auto', 'tfjs' or 'onnxruntime'; got '${String(request)}'`);
   }
+  if (options.dtype === 'int8') return int8Engine(model, request, options);
   const platform = options.platform ?? { onnxruntime: 'onnxruntime-web', provider: 'wasm', auto: 'browser' };
   const gpu = options.backendInfo?.gpu ?? GPU_BACKENDS.has(options.backend);
   const rejected: EngineInfo['rejected'] = [];
@@ -169,4 +184,37 @@ async function chooseEngine(model: Model, options: CreateClassifierOptions): Pro
     rejected.push({ name: 'onnxruntime', why: (e as Error).message });
     return tfjs(`'auto': ONNX Runtime failed, so tfjs (${options.backend})`);
   }
+}
+
+/** dtype 'int8': ONNX Runtime with the int8 QDQ graph (tfjs has no int8 kernels). */
+async function int8Engine(
+  model: Model,
+  request: EngineRequest,
+  options: CreateClassifierOptions,
+): Promise<Engine> {
+  const platform = options.platform ?? { onnxruntime: 'onnxruntime-web', provider: 'wasm', auto: 'browser' };
+  if (request === 'tfjs') {
+    throw new UsageError("dtype 'int8' runs on ONNX Runtime only: use engine 'onnxruntime' (or 'auto')");
+  }
+  const calibration = int8Calibration(model);
+  if (!options.onnxruntime) {
+    throw new BackendError(
+      `dtype 'int8' needs ONNX Runtime: pass it, e.g. load(source, { dtype: 'int8', onnxruntime: () => import('${platform.onnxruntime}') })`,
+    );
+  }
+  const { createOnnxruntimeEngine, resolveOnnxruntime } = await import('./engines/onnxruntime');
+  const ort = await resolveOnnxruntime(options.onnxruntime, platform.onnxruntime);
+  const engine = await createOnnxruntimeEngine(
+    model,
+    ort,
+    {
+      backend: platform.provider,
+      reason: "dtype 'int8': ONNX Runtime runs the int8 (QDQ) network",
+      rejected: [],
+    },
+    options.onnxruntimeOptions,
+    { quantize: 'int8', calibration },
+  );
+  for (const t of Object.values(model.tensors)) t.dispose();
+  return engine;
 }

@@ -142,6 +142,7 @@ export async function load(
     engine: options.engine,
     onnxruntime: options.onnxruntime,
     onnxruntimeOptions: options.onnxruntimeOptions,
+    dtype: options.dtype,
     platform: { onnxruntime: 'onnxruntime-web', provider: 'wasm', auto: 'browser' },
   });
 }

@@ -63,10 +63,12 @@ export type ModelSource = string | URL | ModelBytes;
 /** Options of loading, shared by both entries. */
 export interface LoadOptions {
   /**
-   * Weights precision: 'float32' (default) or 'float16' to prefer `weights.fp16.safetensors` when
-   * model.json lists it (half the download; computation stays float32).
+   * Precision: 'float32' (default); 'float16' to prefer `weights.fp16.safetensors` when model.json lists it
+   * (half the download; computation stays float32); 'int8' to run the network as int8 (QDQ) on ONNX Runtime,
+   * with the activation ranges calibrated when the model was published (`metadata.quantization.int8` in
+   * model.json, written by `dirac zoo add`): needs the onnxruntime engine.
    */
-  dtype?: 'float32' | 'float16';
+  dtype?: 'float32' | 'float16' | 'int8';
   /** Progress reports (see {@link ProgressInfo}). */
   onProgress?: (info: ProgressInfo) => void;
   /**
@@ -183,7 +185,7 @@ async function verify(
 /** Picks the weights file: float16 only when asked for and listed, else float32, else the first. */
 export function pickWeightsFile(
   files: WeightsFile[] | undefined,
-  dtype: 'float32' | 'float16' = 'float32',
+  dtype: 'float32' | 'float16' | 'int8' = 'float32',
 ): WeightsFile | undefined {
   if (!files?.length) return undefined;
   return files.find((f) => f.dtype === dtype) ?? files.find((f) => f.dtype === 'float32') ?? files[0];

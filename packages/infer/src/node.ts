@@ -254,6 +254,7 @@ export async function load(
     // Imported only when the onnxruntime engine is asked for or 'auto' looks for it.
     onnxruntime: options.onnxruntime ?? (() => import('onnxruntime-node') as Promise<OnnxruntimeModule>),
     onnxruntimeOptions: options.onnxruntimeOptions,
+    dtype: options.dtype,
     platform: { onnxruntime: 'onnxruntime-node', provider: 'cpu', auto: 'node' },
   });
 }

@@ -39,6 +39,16 @@ afterAll(async () => {
   await Promise.all(dirs.map(removeDir));
 });
 
+/** A copy of a model directory with another model.json. */
+async function copyModelDir(dir: string, spec: ModelSpec): Promise<string> {
+  const { cp, writeFile, mkdtemp } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const out = await mkdtemp(join(tmpdir(), 'dirac-int8-'));
+  await cp(dir, out, { recursive: true });
+  await writeFile(join(out, 'model.json'), JSON.stringify(spec));
+  return out;
+}
+
 function maxRel(got: ArrayLike<number>, want: ArrayLike<number>): number {
   let d = 0;
   let m = 0;
@@ -200,5 +210,40 @@ describe('engines', () => {
     for (let i = 0; i < 50; i++) await m.classify(images[i % 4]!);
     await m.dispose();
     expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it("dtype 'int8' runs the int8 (QDQ) network on ONNX Runtime from the ranges in model.json", async () => {
+    // Without ranges in model.json: a clear error.
+    await expect(load(cifarDir, { dtype: 'int8' })).rejects.toThrow(/no int8 activation ranges/);
+    // Ranges calibrated on a few images, stored as `dirac zoo add` stores them.
+    const { calibrateActivations } = await import('@dirac/core/onnx');
+    const { loadModelDir } = await import('@dirac/core/node');
+    const model = await loadModelDir(cifarDir);
+    const batch = tf.tensor4d(
+      Float32Array.from({ length: 16 * 32 * 32 * 3 }, (_, i) => Math.sin(i * 0.37) * 2),
+      [16, 32, 32, 3],
+    );
+    const table = await calibrateActivations(model, [batch]);
+    batch.dispose();
+    const spec = JSON.parse(await readFile(join(cifarDir, 'model.json'), 'utf8')) as ModelSpec;
+    const int8Dir = await copyModelDir(cifarDir, {
+      ...spec,
+      metadata: { ...spec.metadata, quantization: { int8: table } },
+    });
+    dirs.push(int8Dir);
+    disposeModel(model);
+
+    await expect(load(int8Dir, { dtype: 'int8', engine: 'tfjs' })).rejects.toThrow(UsageError);
+    const q = await load(int8Dir, { dtype: 'int8' });
+    const f = await load(int8Dir, { engine: 'onnxruntime' });
+    try {
+      expect(q.engine.name).toBe('onnxruntime');
+      expect(q.engine.reason).toMatch(/int8/);
+      const [a, b] = [await logits(q, images), await logits(f, images)];
+      expect(maxRel(a, b)).toBeGreaterThan(0); // really quantized
+      expect(maxRel(a, b)).toBeLessThan(0.2);
+    } finally {
+      await Promise.all([q.dispose(), f.dispose()]);
+    }
   });
 });

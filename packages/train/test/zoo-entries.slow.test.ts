@@ -14,7 +14,7 @@ const indexPath = process.env.DIRAC_ZOO_INDEX ?? join(repoRoot, 'zoo/index.json'
 const index = JSON.parse(readFileSync(indexPath, 'utf8')) as ZooIndex;
 const trained = index.entries.filter((e) => e.source === 'trained-here');
 
-async function top1(name: string, dtype: 'float32' | 'float16'): Promise<number> {
+async function top1(name: string, dtype: 'float32' | 'float16' | 'int8'): Promise<number> {
   const test = await loadCifar(cifarArchive, { split: 'test', shared: false });
   const model = await load(name, { dtype, zooIndex: indexPath, backend: 'auto' });
   let hits = 0;
@@ -59,6 +59,12 @@ describe.skipIf(!hasCifar)('zoo entries reach their recorded accuracy (needs ../
       expect(Math.abs((await top1(entry.name, 'float16')) - entry.metrics!.top1Fp16!)).toBeLessThanOrEqual(
         0.001,
       );
+      // The int8 (QDQ) network, run by ONNX Runtime from the activation ranges in model.json.
+      if (entry.metrics?.top1Int8 !== undefined) {
+        expect(Math.abs((await top1(entry.name, 'int8')) - entry.metrics.top1Int8)).toBeLessThanOrEqual(
+          0.001,
+        );
+      }
     }, 600_000);
   }
 });

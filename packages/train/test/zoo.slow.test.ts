@@ -76,6 +76,10 @@ describe.skipIf(!hasCifar)('zoo: publish a run, classify, loadPretrained (needs 
     const meta = spec.metadata as Record<string, Record<string, unknown>>;
     expect(meta.metrics).toMatchObject({ dataset: 'cifar10', split: 'test', n: 10_000 });
     expect(meta.metrics!.top1).toBe(entry.metrics!.top1);
+    // the int8 variant: measured on ONNX Runtime, its activation ranges kept for @dirac/infer's dtype 'int8'
+    expect(meta.metrics!.int8).toMatchObject({ calibration: { images: 256, method: 'minmax' } });
+    expect(entry.metrics!.top1Int8).toBe((meta.metrics!.int8 as { top1: number }).top1);
+    expect(Object.keys((meta.quantization!.int8 as { ranges: object }).ranges).length).toBeGreaterThan(5);
     expect(meta.provenance).toMatchObject({
       command: expect.stringMatching(/^dirac train --model diracnet-10-1 .*--epochs 1/),
       commit: expect.stringMatching(/^[0-9a-f]{40}(-dirty)?$/),

@@ -4,6 +4,7 @@
  * `InferenceSession`. Works for every model source: no model.onnx file is needed.
  */
 import { BackendError, type Model } from '@dirac/core';
+import type { CalibrationTable } from '@dirac/core/onnx';
 import * as tf from '@tensorflow/tfjs-core';
 import type {
   Engine,
@@ -58,9 +59,15 @@ export async function createOnnxruntimeEngine(
   ort: OnnxruntimeModule,
   info: Omit<EngineInfo, 'name'>,
   options: OnnxruntimeOptions = {},
+  quantization?: { quantize: 'int8'; calibration: CalibrationTable },
 ): Promise<Engine> {
   const { exportOnnx } = await import('@dirac/core/onnx');
-  const bytes = exportOnnx(model, { inputLayout: 'NHWC', inputName: 'input', outputName: 'logits' });
+  const bytes = exportOnnx(model, {
+    inputLayout: 'NHWC',
+    inputName: 'input',
+    outputName: 'logits',
+    ...quantization,
+  });
   let session: OrtSessionLike | undefined;
   try {
     session = await ort.InferenceSession.create(bytes, {

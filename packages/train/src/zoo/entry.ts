@@ -10,9 +10,12 @@ import {
   type ZooProvenance,
 } from '@dirac/core';
 import { exists, loadModelDir, readModelSpec, writeFileAtomic } from '@dirac/core/node';
+import { type CalibrationTable, exportOnnx } from '@dirac/core/onnx';
 import { hashFile } from '../data/download';
 import { type EvalDataset, openEvalSplit } from '../data/eval-split';
 import { type EvalResult, evaluate } from '../evaluate';
+import { calibrate } from '../export/calibration';
+import { evaluateOnnx, importOnnxruntime, openOnnxModel } from '../onnx-eval';
 import type { EpochMetrics, TrainConfig } from '../run';
 import { writeZooIndex } from './index-file';
 
@@ -33,8 +36,10 @@ export interface AddToZooOptions {
   name?: string;
   /** The commit the run was trained from, when run.json predates recording it. */
   commit?: string;
-  /** Progress of the two evaluations (images seen of total). */
+  /** Progress of the evaluations (images seen of total). */
   onEval?: (label: string, seen: number, total: number) => void;
+  /** Training images the int8 activation ranges are calibrated on (default 256; 0: no int8 variant). */
+  calibrationImages?: number;
 }
 
 /** The exact `dirac train` command of a config (every option spelled out). */
@@ -95,6 +100,53 @@ async function measure(
   }
 }
 
+interface Int8Result {
+  metrics: NonNullable<ZooMetrics['int8']>;
+  table: CalibrationTable;
+}
+
+/**
+ * The int8 variant: activation ranges calibrated on the first training images, then the QDQ network on
+ * ONNX Runtime over the full test split. Undefined when onnxruntime-node is not installed.
+ */
+async function measureInt8(
+  dir: string,
+  dataset: EvalDataset,
+  data: string,
+  images: number,
+  onEval?: AddToZooOptions['onEval'],
+): Promise<Int8Result | undefined> {
+  let ort: Awaited<ReturnType<typeof importOnnxruntime>>;
+  try {
+    ort = await importOnnxruntime();
+  } catch {
+    return undefined;
+  }
+  const model = await loadModelDir(dir, { prefer: 'float32' });
+  try {
+    const table = await calibrate(model, data, dataset, images);
+    const bytes = exportOnnx(model, { inputLayout: 'NHWC', quantize: 'int8', calibration: table });
+    const onnx = await openOnnxModel(bytes, `${model.spec.name} (int8)`, ort);
+    try {
+      const split = await openEvalSplit({ dataset, data, split: 'test', batchSize: 100 });
+      const r = await evaluateOnnx(onnx, split.batches, (seen) => onEval?.('int8', seen, split.n));
+      return {
+        metrics: {
+          top1: r.top1,
+          top5: r.top5,
+          loss: r.loss,
+          calibration: { images: table.images, method: table.method },
+        },
+        table,
+      };
+    } finally {
+      await onnx.release();
+    }
+  } finally {
+    disposeModel(model);
+  }
+}
+
 /**
  * Publishes a finished run as a zoo entry `<zooDir>/<dataset>/<model>/`: the folded model.json (with metrics
  * measured now on the full test split, fp32 and fp16, and the run's provenance), both weights files, the
@@ -112,6 +164,11 @@ export async function addRunToZoo(runDir: string, options: AddToZooOptions): Pro
   const spec = await readModelSpec(folded);
   const fp32 = await measure(folded, 'float32', c.dataset, options.data, options.onEval);
   const fp16 = await measure(folded, 'float16', c.dataset, options.data, options.onEval);
+  const calibrationImages = options.calibrationImages ?? 256;
+  const int8 =
+    calibrationImages > 0
+      ? await measureInt8(folded, c.dataset, options.data, calibrationImages, options.onEval)
+      : undefined;
   const dataStat = await stat(options.data);
   const entryDir = join(options.zooDir, name);
   const metrics: ZooMetrics = {
@@ -122,6 +179,7 @@ export async function addRunToZoo(runDir: string, options: AddToZooOptions): Pro
     top5: fp32.top5,
     loss: fp32.loss,
     fp16: { top1: fp16.top1, top5: fp16.top5, loss: fp16.loss },
+    ...(int8 ? { int8: int8.metrics } : {}),
     command: `dirac eval --model zoo/${name} --dataset ${c.dataset} --data ${options.data} --json`,
     measured: new Date().toISOString(),
   };
@@ -146,7 +204,12 @@ export async function addRunToZoo(runDir: string, options: AddToZooOptions): Pro
     started: run.created,
     finished: (await stat(join(folded, 'model.json'))).mtime.toISOString(),
   };
-  spec.metadata = { ...spec.metadata, metrics, provenance };
+  spec.metadata = {
+    ...spec.metadata,
+    metrics,
+    provenance,
+    ...(int8 ? { quantization: { int8: int8.table } } : {}),
+  };
   await writeEntry(runDir, entryDir, spec);
   await writeZooIndex(options.zooDir, { listUpstream: true });
   return spec;

@@ -21,6 +21,7 @@ function headline(metrics: ZooMetrics | undefined): Record<string, number> | und
   if (!metrics) return undefined;
   const out: Record<string, number> = { top1: metrics.top1, top5: metrics.top5 };
   if (metrics.fp16) out.top1Fp16 = metrics.fp16.top1;
+  if (metrics.int8) out.top1Int8 = metrics.int8.top1;
   return out;
 }
 

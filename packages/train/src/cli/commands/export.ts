@@ -5,14 +5,12 @@ import { disposeModel, UsageError } from '@dirac/core';
 import { loadModelDir, readModelSpec, writeFileAtomic } from '@dirac/core/node';
 import {
   type CalibrationTable,
-  calibrateActivations,
   exportOnnx,
   ONNX_DEFAULT_OPSET,
   ONNX_OPSET_RANGE,
   type OnnxQuantization,
 } from '@dirac/core/onnx';
-import * as tf from '@tensorflow/tfjs-core';
-import { type EvalDataset, openEvalSplit } from '../../data/eval-split';
+import { calibrate } from '../../export/calibration';
 import { exportTfjsGraphModel } from '../../export/tfjs-graph';
 import { selectBackend } from '../backend';
 import { emit, numberOption } from '../output';
@@ -214,34 +212,3 @@ export async function run(dir: string, opts: ExportOptions): Promise<number> {
 }
 
 /** Activation ranges from the first `size` training images of `data`, normalized as for evaluation. */
-async function calibrate(
-  model: Awaited<ReturnType<typeof loadModelDir>>,
-  data: string,
-  dataset: string,
-  size: number,
-  options: { method: 'minmax' | 'percentile'; percentile?: number },
-): Promise<CalibrationTable> {
-  if (!['cifar10', 'cifar100', 'imagefolder'].includes(dataset)) {
-    throw new UsageError(`--dataset must be cifar10, cifar100 or imagefolder; got '${dataset}'`);
-  }
-  const split = await openEvalSplit({
-    dataset: dataset as EvalDataset,
-    data,
-    split: 'train',
-    limit: size,
-    batchSize: 64,
-  });
-  const c = model.spec.inputShape[2];
-  async function* tensors() {
-    for await (const b of split.batches) {
-      const side = Math.round(Math.sqrt(b.x.length / (b.n * c)));
-      const t = tf.tensor4d(b.x, [b.n, side, side, c]);
-      try {
-        yield t;
-      } finally {
-        t.dispose();
-      }
-    }
-  }
-  return calibrateActivations(model, tensors(), options);
-}

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { addRunToZoo } from '../../zoo/entry';
 import { selectBackend } from '../backend';
-import { emit } from '../output';
+import { emit, numberOption } from '../output';
 import { startProgress } from '../progress';
 
 interface ZooAddOptions {
@@ -9,10 +9,12 @@ interface ZooAddOptions {
   zoo: string;
   name?: string;
   commit?: string;
+  calibrationSize?: string;
   json?: boolean;
 }
 
 export async function run(runDir: string, opts: ZooAddOptions): Promise<number> {
+  const calibrationImages = numberOption('calibration-size', opts.calibrationSize, { integer: true, min: 0 });
   await selectBackend('auto', opts.json);
   let bar: ReturnType<typeof startProgress> | undefined;
   let label = '';
@@ -21,6 +23,7 @@ export async function run(runDir: string, opts: ZooAddOptions): Promise<number> 
     data: opts.data,
     name: opts.name,
     commit: opts.commit,
+    calibrationImages,
     onEval: (dtype, seen, total) => {
       if (dtype !== label) {
         bar?.stop();
@@ -31,11 +34,19 @@ export async function run(runDir: string, opts: ZooAddOptions): Promise<number> 
     },
   });
   bar?.stop();
-  const m = spec.metadata?.metrics as { top1: number; top5: number; fp16: { top1: number } };
+  const m = spec.metadata?.metrics as {
+    top1: number;
+    top5: number;
+    fp16: { top1: number };
+    int8?: { top1: number };
+  };
   emit(Boolean(opts.json), { name: spec.name, metrics: m }, () =>
     [
       `added ${spec.name} to ${opts.zoo}: top-1 ${(100 * m.top1).toFixed(2)}%, top-5 ${(100 * m.top5).toFixed(2)}%`,
       `  fp16 weights: top-1 ${(100 * m.fp16.top1).toFixed(2)}%`,
+      m.int8
+        ? `  int8 (ONNX Runtime): top-1 ${(100 * m.int8.top1).toFixed(2)}%`
+        : '  int8: not measured (onnxruntime-node is not installed, or --calibration-size 0)',
     ].join('\n'),
   );
   return 0;
