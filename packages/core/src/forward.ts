@@ -54,6 +54,9 @@ function runLayers(
     const fuses = layer.type === 'conv' || (layer.type === 'batchnorm' && opts.mode === 'train');
     const fusedRelu = fuses ? reluFollows(layers, i) : -1;
     if (fusedRelu >= 0) skip.add(fusedRelu);
+    // relu(relu(y)) = relu(y): upstream's stem ReLU is followed by the first block's
+    const lastRelu = fusedRelu >= 0 ? fusedRelu : layer.type === 'relu' ? i : -1;
+    for (let j = lastRelu + 1; lastRelu >= 0 && layers[j]?.type === 'relu'; j++) skip.add(j);
     x = runLayer(layer, tensors, x, opts, fusedRelu >= 0);
   }
   return x;

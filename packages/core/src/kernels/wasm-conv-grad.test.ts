@@ -353,4 +353,19 @@ describe('wasm conv gradient kernels', () => {
     expect(Array.from(run())).toEqual(want);
     tf.dispose([x, w]);
   });
+
+  it('tf.clone shares data on wasm (no copy), and either tensor can be disposed first', () => {
+    const x = tf.tensor1d([1, 2, 3]);
+    const buffers = () => tf.memory().numDataBuffers;
+    const before = buffers();
+    const y = tf.clone(x);
+    expect(buffers()).toBe(before); // shared, not copied
+    x.dispose();
+    expect(Array.from(y.dataSync())).toEqual([1, 2, 3]);
+    const z = tf.clone(y);
+    y.dispose();
+    expect(Array.from(z.dataSync())).toEqual([1, 2, 3]);
+    z.dispose();
+    expect(buffers()).toBe(before - 1);
+  });
 });
