@@ -44,46 +44,34 @@ export function wasmConvFilterGrad(
   const size = dw.size;
   // Batch items are split between this thread and the helper threads; each helper sums into its own
   // scratch copy of dW, added in at the end.
-  const pool = k.helpers();
-  const helpers = Math.min(pool?.available ?? 0, N - 1);
-  const scratch = helpers > 0 ? k.scratch(helpers * size * 4) : 0;
+  const parts = k.batchParts(N);
+  const scratch = parts > 1 ? k.scratch((parts - 1) * size * 4) : 0;
   const target = (i: number) => (i === 0 ? dwPtr : scratch + (i - 1) * size * 4);
-  for (let i = 0; i <= helpers; i++) k.f32(target(i), size).fill(0);
+  for (let i = 0; i < parts; i++) k.f32(target(i), size).fill(0);
   const rowsPerTile = Math.max(1, Math.floor(TILE_PIXELS / OW));
-  const part = (i: number) => {
-    const [n0, n1] = [Math.round((i * N) / (helpers + 1)), Math.round(((i + 1) * N) / (helpers + 1))];
-    return [
-      k.offset(x),
-      k.offset(dy),
-      target(i),
-      n0,
-      n1,
-      H,
-      W,
-      Ci,
-      OH,
-      OW,
-      Co,
-      KH,
-      KW,
-      padTop,
-      padLeft,
-      rowsPerTile,
-    ];
-  };
-  const own = () => k.exports.filterGrad(...part(0));
-  if (helpers > 0 && pool) {
-    pool.run(
-      'convFilterGrad',
-      'filterGrad',
-      Array.from({ length: helpers }, (_, i) => part(i + 1)),
-      own,
-    );
-    const sum = k.f32(dwPtr, size);
-    for (let i = 1; i <= helpers; i++) {
-      const add = k.f32(target(i), size);
-      for (let j = 0; j < size; j++) sum[j]! += add[j]!;
-    }
-  } else own();
+  const [xPtr, dyPtr] = [k.offset(x), k.offset(dy)];
+  k.runBatch('convFilterGrad', 'filterGrad', N, parts, (n0, n1, i) => [
+    xPtr,
+    dyPtr,
+    target(i),
+    n0,
+    n1,
+    H,
+    W,
+    Ci,
+    OH,
+    OW,
+    Co,
+    KH,
+    KW,
+    padTop,
+    padLeft,
+    rowsPerTile,
+  ]);
+  const sum = k.f32(dwPtr, size);
+  for (let i = 1; i < parts; i++) {
+    const add = k.f32(target(i), size);
+    for (let j = 0; j < size; j++) sum[j]! += add[j]!;
+  }
   return dw as tf.Tensor4D;
 }

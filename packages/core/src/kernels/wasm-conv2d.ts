@@ -47,20 +47,23 @@ export function wasmConv2d(
   const k = heapKernels<Conv2dExports>('conv2d', { shared: conv2dWasmShared, unshared: conv2dWasmUnshared });
   if (!k) return undefined;
   const { tensor: y, ptr: yPtr } = k.output([N, outH, outW, Co]);
-  const pool = k.helpers();
-  const helpers = Math.min(pool?.available ?? 0, N - 1);
-  const part = (i: number) => {
-    const [n0, n1] = [Math.round((i * N) / (helpers + 1)), Math.round(((i + 1) * N) / (helpers + 1))];
-    return [k.offset(x), k.offset(w), yPtr, n0, n1, H, W, Ci, outH, outW, Co, KH, KW, padTop, padLeft];
-  };
-  const own = () => k.exports.conv(...part(0));
-  if (helpers > 0 && pool) {
-    pool.run(
-      'conv2d',
-      'conv',
-      Array.from({ length: helpers }, (_, i) => part(i + 1)),
-      own,
-    );
-  } else own();
+  const [xPtr, wPtr] = [k.offset(x), k.offset(w)];
+  k.runBatch('conv2d', 'conv', N, k.batchParts(N), (n0, n1) => [
+    xPtr,
+    wPtr,
+    yPtr,
+    n0,
+    n1,
+    H,
+    W,
+    Ci,
+    outH,
+    outW,
+    Co,
+    KH,
+    KW,
+    padTop,
+    padLeft,
+  ]);
   return y as tf.Tensor4D;
 }

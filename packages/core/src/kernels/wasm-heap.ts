@@ -7,7 +7,7 @@
  * offsets, new output tensors and a small scratch area for per-channel vectors.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { type HelperPool, helperPool } from './wasm-helpers';
+import { decodeBase64, type HelperPool, helperPool } from './wasm-helpers';
 
 /** The parts of tfjs-backend-wasm's emscripten module and BackendWasm that are used here. */
 interface EmscriptenModule {
@@ -53,13 +53,6 @@ function asWasmBackend(b: tf.KernelBackend): BackendWasmLike | undefined {
     : undefined;
 }
 
-function decodeBase64(b64: string): Uint8Array {
-  const bin = atob(b64);
-  const out = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-  return out;
-}
-
 /** A kernel module bound to one wasm backend's heap. */
 export class HeapKernels<E> {
   readonly exports: E;
@@ -94,6 +87,38 @@ export class HeapKernels<E> {
   /** Helper threads that can run this heap's kernels too (Node, threaded backend), if any. */
   helpers(): HelperPool | undefined {
     return helperPool(this.memory);
+  }
+
+  /** Into how many parts a batch of `n` items is split: this thread plus the started helper threads. */
+  batchParts(n: number): number {
+    return Math.max(1, Math.min((this.helpers()?.available ?? 0) + 1, n));
+  }
+
+  /**
+   * Runs export `fn` of kernel module `module` over batch items [0, n) in `parts` parts (see
+   * {@link batchParts}): part 0 on this thread, the others on helper threads, all at once.
+   * `args(n0, n1, part)` gives the arguments of the call for items [n0, n1).
+   */
+  runBatch(
+    module: string,
+    fn: keyof E & string,
+    n: number,
+    parts: number,
+    args: (n0: number, n1: number, part: number) => number[],
+  ): void {
+    const call = (i: number) => args(Math.round((i * n) / parts), Math.round(((i + 1) * n) / parts), i);
+    const own = () => (this.exports[fn] as (...a: number[]) => void)(...call(0));
+    const pool = this.helpers();
+    if (parts <= 1 || !pool) {
+      own();
+      return;
+    }
+    pool.run(
+      module,
+      fn,
+      Array.from({ length: parts - 1 }, (_, i) => call(i + 1)),
+      own,
+    );
   }
 
   /** At least `bytes` of scratch memory (16-byte aligned), reused across calls. */

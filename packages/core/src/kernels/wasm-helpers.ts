@@ -57,7 +57,8 @@ for (;;) {
 }
 `;
 
-function decodeBase64(b64: string): Uint8Array {
+/** Bytes of a base64 string (the kernel binaries are embedded as base64). */
+export function decodeBase64(b64: string): Uint8Array {
   const bin = atob(b64);
   const out = new Uint8Array(bin.length);
   for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
