@@ -11,6 +11,8 @@
  *   weight tensors (target ratio ≥ 0.95);
  * - the training form: @dirac/core `forward()` on the unfolded model (Dirac weights and batch norm each
  *   call), on tfjs, to show what folding buys;
+ * - @dirac/infer with dtype 'int8': the int8 QDQ network on onnxruntime-node (ranges calibrated on random
+ *   inputs; speed only), against PyTorch's float32;
  * - PyTorch CPU (Debian's python3-torch, the better of 1 and 2 threads), the same folded network built from
  *   the same spec by bench/infer_torch.py, as the outside reference (target: 'auto' ≥ 2x PyTorch); it runs
  *   after the JavaScript engines, in its own process.
@@ -32,7 +34,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { fold, foldSpec, forward, type Model, serializeModel, useBackend } from '@dirac/core';
-import { exportOnnx } from '@dirac/core/onnx';
+import { calibrateActivations, exportOnnx } from '@dirac/core/onnx';
 import { load } from '@dirac/infer/node';
 import { buildModel, initParams } from '@dirac/models';
 import * as tf from '@tensorflow/tfjs-core';
@@ -112,8 +114,8 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
-type Engine = 'auto' | 'ort' | 'infer' | 'raw' | 'training';
-const ENGINES: Engine[] = ['auto', 'ort', 'infer', 'raw', 'training'];
+type Engine = 'auto' | 'ort' | 'int8' | 'infer' | 'raw' | 'training';
+const ENGINES: Engine[] = ['auto', 'ort', 'int8', 'infer', 'raw', 'training'];
 
 async function timeOnce(fn: () => Promise<unknown>): Promise<number> {
   const t0 = performance.now();
@@ -148,6 +150,15 @@ async function measureNet(runs: Run[]): Promise<Row[]> {
   const training: Model = { spec, tensors: initParams(spec, 0) };
   const folded = fold(training);
   const auto = await load(serializeModel(folded), { engine: 'auto' });
+  // The int8 (QDQ) network @dirac/infer runs for dtype 'int8', with ranges calibrated on random inputs
+  // (speed only: random weights have no accuracy to lose).
+  const [h0, w0, c0] = spec.inputShape;
+  const calib = tf.randomNormal([8, h0, w0, c0], 0, 1, 'float32', 7) as T4;
+  const table8 = await calibrateActivations(folded, [calib]);
+  calib.dispose();
+  const bytes8 = serializeModel(folded);
+  bytes8.spec = { ...bytes8.spec, metadata: { ...bytes8.spec.metadata, quantization: { int8: table8 } } };
+  const int8 = await load(bytes8, { dtype: 'int8' });
   const inferTfjs = await load(serializeModel(folded), { engine: 'tfjs' });
   // The ONNX file `dirac export --format onnx` writes for this network.
   mkdirSync(new URL('./out/', import.meta.url), { recursive: true });
@@ -171,6 +182,7 @@ async function measureNet(runs: Run[]): Promise<Row[]> {
     };
     const engines: Record<Engine, () => Promise<unknown>> = {
       auto: () => tfjsOnce(() => auto.predict(x)),
+      int8: () => tfjsOnce(() => int8.predict(x)),
       ort: async () => {
         const out = await session.run({ [session.inputNames[0]!]: xNchw });
         for (const t of Object.values(out)) t.dispose();
@@ -194,7 +206,7 @@ async function measureNet(runs: Run[]): Promise<Row[]> {
     const ratios: Record<string, number[]> = { autoVsOrt: [], inferVsRaw: [] };
     let rounds = 0;
     for (const [group, ratio] of [
-      [['auto', 'ort'], 'autoVsOrt'],
+      [['auto', 'ort', 'int8'], 'autoVsOrt'],
       [['infer', 'raw', 'training'], 'inferVsRaw'],
     ] as [Engine[], string][]) {
       const start = performance.now();
@@ -233,6 +245,7 @@ async function measureNet(runs: Run[]): Promise<Row[]> {
     process.stderr.write(`  ${name} batch ${run.batch}: ${rounds} rounds\n`);
   }
   await auto.dispose();
+  await int8.dispose();
   await inferTfjs.dispose();
   await session.release();
   tf.dispose([...Object.values(training.tensors), ...Object.values(folded.tensors)]);
@@ -320,6 +333,8 @@ const header = [
   'auto/raw ORT (paired median)',
   'PyTorch CPU img/s',
   'auto/PyTorch',
+  "@dirac/infer dtype 'int8' img/s",
+  'int8/PyTorch',
   "@dirac/infer 'tfjs' img/s",
   'raw tfjs img/s',
   'tfjs/raw tfjs (paired median)',
@@ -336,6 +351,8 @@ const table = rows.map((r) => [
   fmt(r.autoVsOrt, 3),
   r.torch === undefined ? '—' : `${fmt(r.torch)} (${r.torchThreads} thr)`,
   r.torch === undefined ? '—' : fmt(r.ips.auto / r.torch, 2),
+  fmt(r.ips.int8),
+  r.torch === undefined ? '—' : fmt(r.ips.int8 / r.torch, 2),
   fmt(r.ips.infer),
   fmt(r.ips.raw),
   fmt(r.inferVsRaw, 3),
