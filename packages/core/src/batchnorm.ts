@@ -1,6 +1,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ShapeError } from './errors';
-import { wasmBatchNormApplies, wasmBatchNormBackward, wasmBatchNormForward } from './kernels/wasm-batchnorm';
+import {
+  wasmBatchNormApplies,
+  wasmBatchNormBackward,
+  wasmBatchNormForward,
+  wasmBatchNormInference,
+} from './kernels/wasm-batchnorm';
 
 /** Batch-norm parameters and running statistics of one layer, each of shape [C]. */
 export interface BatchNormParams {
@@ -32,9 +37,40 @@ function affine(
   return tf.add(tf.mul(x, scale), tf.sub(beta, tf.mul(mean, scale)));
 }
 
-/** Inference-mode batch norm over the last (channel) axis using the running statistics. */
-export function batchNormInference(x: tf.Tensor, p: BatchNormParams): tf.Tensor {
-  return tf.tidy(() => affine(x, p.mean, p.variance, p.gamma, p.beta, p.eps));
+/**
+ * Inference-mode batch norm over the last (channel) axis using the running statistics, followed by a ReLU
+ * when `opts.relu` (one SIMD pass on tfjs-backend-wasm; not differentiable there, like any inference path).
+ */
+export function batchNormInference(
+  x: tf.Tensor,
+  p: BatchNormParams,
+  opts: BatchNormTrainingOptions = {},
+): tf.Tensor {
+  if (wasmBatchNormApplies(x) && !tapeRecording()) {
+    const host = (t: tf.Tensor) => t.dataSync() as Float32Array;
+    const y = wasmBatchNormInference(
+      x,
+      {
+        gamma: host(p.gamma),
+        beta: host(p.beta),
+        mean: host(p.mean),
+        variance: host(p.variance),
+        eps: p.eps,
+      },
+      opts.relu ?? false,
+    );
+    if (y) return y;
+  }
+  return tf.tidy(() => {
+    const y = affine(x, p.mean, p.variance, p.gamma, p.beta, p.eps);
+    return opts.relu ? tf.relu(y) : y;
+  });
+}
+
+/** Whether gradients are being recorded (a tape is active): kernels written outside tf ops must not run. */
+function tapeRecording(): boolean {
+  const engine = tf.engine() as unknown as { isTapeOn?: () => boolean };
+  return typeof engine.isTapeOn === 'function' ? engine.isTapeOn() : true;
 }
 
 /** Options of {@link batchNormTraining}. */

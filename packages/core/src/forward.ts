@@ -49,9 +49,9 @@ function runLayers(
   for (let i = 0; i < layers.length; i++) {
     if (skip.has(i)) continue;
     const layer = layers[i]!;
-    // relu(maxpool(y)) = maxpool(relu(y)), so a conv (or a training-mode batch norm) absorbs the ReLU
-    // after a following pool too.
-    const fuses = layer.type === 'conv' || (layer.type === 'batchnorm' && opts.mode === 'train');
+    // relu(maxpool(y)) = maxpool(relu(y)), so a conv (or a batch norm) absorbs the ReLU after a following
+    // pool too.
+    const fuses = layer.type === 'conv' || layer.type === 'batchnorm';
     const fusedRelu = fuses ? reluFollows(layers, i) : -1;
     if (fusedRelu >= 0) skip.add(fusedRelu);
     // relu(relu(y)) = relu(y): upstream's stem ReLU is followed by the first block's
@@ -127,14 +127,17 @@ function batchNorm(
     else tf.dispose([stats.mean, stats.variance]);
     return y;
   }
-  const y = batchNormInference(x, {
-    gamma,
-    beta,
-    mean: requireTensor(tensors, `${name}.mean`),
-    variance: requireTensor(tensors, `${name}.var`),
-    eps,
-  });
-  return relu ? tf.relu(y) : y;
+  return batchNormInference(
+    x,
+    {
+      gamma,
+      beta,
+      mean: requireTensor(tensors, `${name}.mean`),
+      variance: requireTensor(tensors, `${name}.var`),
+      eps,
+    },
+    { relu },
+  );
 }
 
 function maxPool(x: tf.Tensor, kernel: number[], stride: number[], padding: [number, number][]): tf.Tensor {

@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { batchNormTraining } from '../batchnorm';
+import { batchNormInference, batchNormTraining } from '../batchnorm';
 import { wasmBatchNormApplies } from './wasm-batchnorm';
 import { configureWasmSimdKernels } from './wasm-heap';
 
@@ -180,5 +180,28 @@ describe('SIMD batch norm on tfjs-backend-wasm', () => {
   it('the committed wasm binaries are built from the .wat sources', () => {
     const script = fileURLToPath(new URL('../../../../scripts/build-wasm-kernels.mjs', import.meta.url));
     expect(() => execFileSync(process.execPath, [script, '--check'], { stdio: 'pipe' })).not.toThrow();
+  });
+
+  it('inference mode (running statistics, optional ReLU) matches tf ops, and stays differentiable', () => {
+    const x = tf.randomNormal([3, 5, 7, 8], 2, 3, 'float32', 8);
+    const p = {
+      gamma: tf.randomUniform([8], 0.5, 1.5, 'float32', 9),
+      beta: tf.randomUniform([8], -1, 1, 'float32', 10),
+      mean: tf.randomUniform([8], 1, 3, 'float32', 11),
+      variance: tf.randomUniform([8], 4, 12, 'float32', 12),
+      eps: 1e-5,
+    };
+    for (const relu of [false, true]) {
+      const fast = batchNormInference(x, p, { relu });
+      setWasmBatchNormEnabled(false);
+      const ref = batchNormInference(x, p, { relu });
+      setWasmBatchNormEnabled(true);
+      expect(relErr(fast.dataSync() as Float32Array, ref.dataSync() as Float32Array)).toBeLessThan(1e-6);
+      tf.dispose([fast, ref]);
+    }
+    // under a gradient tape the tf-op path runs, so the gradient exists
+    const g = tf.grad((a: tf.Tensor) => tf.sum(batchNormInference(a, p, { relu: true })))(x);
+    expect(g.shape).toEqual(x.shape);
+    tf.dispose([x, g, ...Object.values(p).filter((v): v is tf.Tensor => v instanceof tf.Tensor)]);
   });
 });

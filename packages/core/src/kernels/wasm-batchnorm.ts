@@ -126,6 +126,33 @@ export function wasmBatchNormForward(
 }
 
 /**
+ * Inference-mode batch norm (+ ReLU) with given statistics, y = relu?(γ·(x − μ)/√(σ² + ε) + β), or undefined
+ * when the SIMD kernels do not apply.
+ */
+export function wasmBatchNormInference(
+  x: tf.Tensor,
+  p: { gamma: Float32Array; beta: Float32Array; mean: Float32Array; variance: Float32Array; eps: number },
+  relu: boolean,
+): tf.Tensor | undefined {
+  const k = kernelsFor(x);
+  if (!k) return undefined;
+  const C = x.shape[x.rank - 1]!;
+  if (p.gamma.length !== C || p.beta.length !== C || p.mean.length !== C || p.variance.length !== C) {
+    return undefined;
+  }
+  const { tensor: y, ptr: yPtr } = k.output(x.shape);
+  const s = scratchLayout(k, C);
+  const scale = Float32Array.from(p.variance, (v, c) => p.gamma[c]! / Math.sqrt(v + p.eps));
+  put(k, C, [
+    [s.v0, p.mean],
+    [s.v1, scale],
+    [s.v2, p.beta],
+  ]);
+  k.exports.normalize(k.offset(x), yPtr, x.size / C, C, s.v0, s.v1, s.v2, relu ? 1 : 0);
+  return y;
+}
+
+/**
  * Gradients of {@link wasmBatchNormForward}: dx (a tensor owned by the caller), dγ and dβ. `y` is the
  * forward output (it carries the ReLU mask when `relu`).
  */
