@@ -22,6 +22,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { wasmConvFilterGrad } from './wasm-conv-filter-grad';
 import { wasmConv2d, wasmConv2dApplies } from './wasm-conv2d';
+import { installMaxPoolGradKernel, uninstallMaxPoolGradKernel } from './wasm-maxpool-grad';
 
 type Pad4 = [[number, number], [number, number], [number, number], [number, number]];
 type Backend = tf.KernelBackend;
@@ -637,6 +638,7 @@ function installFilterKernel(): void {
         installInputKernel(b as Backend);
         installConvKernel(b as Backend);
         installIdentityKernel();
+        installMaxPoolGradKernel();
       }
     },
   });
@@ -647,7 +649,7 @@ let installed = false;
 /**
  * Registers the fast `Conv2DBackpropFilter` and `Conv2DBackpropInput` kernels for the 'wasm' backend, and a
  * `Conv2D` that runs stride-1 convolutions with 16k output channels on our SIMD kernel (wasm-conv2d.ts), and
- * an `Identity` that shares data instead of copying it.
+ * an `Identity` that shares data instead of copying it, and a faster `MaxPoolGrad`.
  * Idempotent; works before or after the wasm backend initialises. Call it after importing
  * '@tensorflow/tfjs-backend-wasm' (if the import comes later, the stock input kernel is displaced again
  * when the backend initialises).
@@ -658,6 +660,7 @@ export function registerWasmConvGradKernels(): void {
   installInputKernel(tf.engine().registry[BACKEND]);
   installConvKernel(tf.engine().registry[BACKEND]);
   installIdentityKernel();
+  installMaxPoolGradKernel();
   installFilterKernel();
 }
 
@@ -667,6 +670,7 @@ export function unregisterWasmConvGradKernels(): void {
   if (tf.getKernel(KERNEL_FILTER, BACKEND)?.kernelFunc === filterKernel) {
     tf.unregisterKernel(KERNEL_FILTER, BACKEND);
   }
+  uninstallMaxPoolGradKernel();
   if (tf.getKernel('Identity', BACKEND)?.kernelFunc === identityKernel) {
     tf.unregisterKernel('Identity', BACKEND);
     if (stockIdentity) tf.registerKernel(stockIdentity);
