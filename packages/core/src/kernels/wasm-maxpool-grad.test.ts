@@ -19,9 +19,8 @@ function grad(c: Case, seed: number): Float32Array {
     const x = tf.randomNormal(c.x, 0, 1, 'float32', seed) as tf.Tensor4D;
     const y = tf.maxPool(x, c.k, c.s, c.pad);
     const w = tf.randomNormal(y.shape, 0, 1, 'float32', seed + 1);
-    return tf
-      .grad((a: tf.Tensor4D) => tf.sum(tf.mul(tf.maxPool(a, c.k, c.s, c.pad), w)))(x)
-      .dataSync() as Float32Array;
+    const f = (a: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(a as tf.Tensor4D, c.k, c.s, c.pad), w));
+    return tf.grad(f)(x).dataSync() as Float32Array;
   });
 }
 
