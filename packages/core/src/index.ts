@@ -21,6 +21,7 @@ export * from './errors';
 export { countParams, disposeModel, fold, foldSpec, verifyFold } from './fold';
 export { type ForwardOptions, forward, requireTensor } from './forward';
 export { resizeBilinearOpenCV, resizeCore, roundHalfEven } from './image/resize';
+export { sha256HexAsync } from './io/digest';
 export * from './io/model-bytes';
 export * from './io/safetensors';
 export { registerWasmConvGradKernels } from './kernels/wasm-conv-grad';

@@ -8,6 +8,7 @@ import {
   DataError,
   findZooEntry as lookUpEntry,
   type ModelSpec,
+  sha256HexAsync,
   UsageError,
   type WeightsFile,
 } from '@dirac/core';
@@ -125,16 +126,7 @@ export interface ResolvedModel {
 }
 
 /** Lower-case hex sha256 of some bytes, with WebCrypto (Node 20+ and browsers in secure contexts). */
-export async function sha256Hex(bytes: Uint8Array): Promise<string> {
-  const subtle = globalThis.crypto?.subtle;
-  if (!subtle) {
-    throw new UsageError(
-      'crypto.subtle is unavailable, so weights cannot be verified: serve the page over https or from localhost',
-    );
-  }
-  const digest = await subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>);
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
-}
+export const sha256Hex = sha256HexAsync;
 
 /** Refuses training-form specs before any weights are read. */
 export function checkFoldedSpec(value: unknown): ModelSpec {

@@ -5,6 +5,7 @@ import {
   findZooEntry,
   type Model,
   type ModelSpec,
+  sha256HexAsync,
   UsageError,
   type ZooEntry,
   type ZooUpstream,
@@ -83,14 +84,9 @@ async function readerFor(index: string, fetchFn: typeof fetch | undefined): Prom
   };
 }
 
-async function sha256(bytes: Uint8Array): Promise<string> {
-  const digest = await globalThis.crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>);
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
-}
-
 async function checked(reader: Reader, rel: string, expect?: { bytes: number; sha256: string }) {
   const bytes = await reader.read(rel);
-  if (expect && (bytes.byteLength !== expect.bytes || (await sha256(bytes)) !== expect.sha256)) {
+  if (expect && (bytes.byteLength !== expect.bytes || (await sha256HexAsync(bytes)) !== expect.sha256)) {
     throw new DataError(
       `${rel} of the zoo at ${reader.where} fails its size or sha256 check: the copy is corrupt or replaced`,
     );
