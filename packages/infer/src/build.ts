@@ -162,23 +162,13 @@ async function chooseEngine(model: Model, options: CreateClassifierOptions): Pro
     return tfjs(`'auto': no ONNX Runtime available, so tfjs (${options.backend})`);
   }
   try {
-    const { createOnnxruntimeEngine, resolveOnnxruntime } = await import('./engines/onnxruntime');
-    const ort = await resolveOnnxruntime(options.onnxruntime, platform.onnxruntime);
-    const engine = await createOnnxruntimeEngine(
-      model,
-      ort,
-      {
-        backend: platform.provider,
-        reason:
-          request === 'onnxruntime'
-            ? "asked for engine 'onnxruntime'"
-            : `'auto': ${platform.onnxruntime} is available (${platform.provider} execution provider)`,
-        rejected,
-      },
-      options.onnxruntimeOptions,
-    );
-    for (const t of Object.values(model.tensors)) t.dispose();
-    return engine;
+    return await onnxruntimeEngine(model, options.onnxruntime, options, {
+      reason:
+        request === 'onnxruntime'
+          ? "asked for engine 'onnxruntime'"
+          : `'auto': ${platform.onnxruntime} is available (${platform.provider} execution provider)`,
+      rejected,
+    });
   } catch (e) {
     if (request === 'onnxruntime') throw e;
     rejected.push({ name: 'onnxruntime', why: (e as Error).message });
@@ -202,18 +192,35 @@ async function int8Engine(
       `dtype 'int8' needs ONNX Runtime: pass it, e.g. load(source, { dtype: 'int8', onnxruntime: () => import('${platform.onnxruntime}') })`,
     );
   }
+  return onnxruntimeEngine(
+    model,
+    options.onnxruntime,
+    options,
+    { reason: "dtype 'int8': ONNX Runtime runs the int8 (QDQ) network", rejected: [] },
+    { quantize: 'int8', calibration },
+  );
+}
+
+/**
+ * Builds the onnxruntime engine (imported only here) and frees the model's tfjs tensors, which the ONNX
+ * Runtime session no longer needs.
+ */
+async function onnxruntimeEngine(
+  model: Model,
+  source: OnnxruntimeSource,
+  options: CreateClassifierOptions,
+  info: { reason: string; rejected: EngineInfo['rejected'] },
+  quantization?: { quantize: 'int8'; calibration: CalibrationTable },
+): Promise<Engine> {
+  const platform = options.platform ?? { onnxruntime: 'onnxruntime-web', provider: 'wasm', auto: 'browser' };
   const { createOnnxruntimeEngine, resolveOnnxruntime } = await import('./engines/onnxruntime');
-  const ort = await resolveOnnxruntime(options.onnxruntime, platform.onnxruntime);
+  const ort = await resolveOnnxruntime(source, platform.onnxruntime);
   const engine = await createOnnxruntimeEngine(
     model,
     ort,
-    {
-      backend: platform.provider,
-      reason: "dtype 'int8': ONNX Runtime runs the int8 (QDQ) network",
-      rejected: [],
-    },
+    { backend: platform.provider, ...info },
     options.onnxruntimeOptions,
-    { quantize: 'int8', calibration },
+    quantization,
   );
   for (const t of Object.values(model.tensors)) t.dispose();
   return engine;

@@ -146,14 +146,35 @@ export function nodeLoaderHost(options: { cacheDir?: string; offline?: boolean }
 
 let sharpModule: Promise<typeof import('sharp').default> | null = null;
 
+/** Options of {@link decodeImage}. */
+export interface DecodeImageOptions {
+  /**
+   * How strict decoding is (sharp's `failOn`): 'error' (default) rejects corrupt and truncated files but,
+   * like PIL and OpenCV, accepts JPEGs with recoverable corruption warnings (a few ImageNet training files
+   * have them); 'warning' rejects those too; 'truncated' only truncated files.
+   */
+  failOn?: 'truncated' | 'error' | 'warning';
+  /** Apply the EXIF orientation (default true, as `cv2.imread` does). */
+  autoOrient?: boolean;
+  /**
+   * Convert RGB/greyscale pixels through an embedded ICC profile to sRGB (default false: the profile is
+   * ignored, as OpenCV and PIL do, so pixels match what the models were trained on). CMYK images are
+   * always converted to sRGB.
+   */
+  colorManagement?: boolean;
+}
+
 /**
- * Decodes an image file or encoded bytes to 8-bit RGB with sharp: greyscale is replicated, CMYK is
- * converted to sRGB, alpha is dropped, embedded ICC profiles of RGB images are ignored (as OpenCV and PIL
- * do, so pixels match what the models were trained on), and the EXIF orientation is applied.
+ * Decodes an image file or encoded bytes (JPEG, PNG, WebP, TIFF, GIF, AVIF: whatever sharp/libvips reads)
+ * to 8-bit sRGB, HWC: greyscale is replicated, CMYK is converted to sRGB, alpha is dropped (not composited,
+ * like PIL's `convert('RGB')`), 16-bit images are reduced to 8 bits, and the EXIF orientation is applied.
  *
  * @throws ImageError for empty, unsupported, corrupt or truncated images; DataError for unreadable files
  */
-export async function decodeImage(input: string | Uint8Array): Promise<RgbPixels> {
+export async function decodeImage(
+  input: string | Uint8Array,
+  options: DecodeImageOptions = {},
+): Promise<RgbPixels> {
   const what = typeof input === 'string' ? `'${input}'` : 'image bytes';
   let bytes: Uint8Array;
   if (typeof input === 'string') {
@@ -174,7 +195,7 @@ export async function decodeImage(input: string | Uint8Array): Promise<RgbPixels
     bytes = input;
   }
   if (bytes.byteLength === 0)
-    throw new ImageError('zero-size', `${what} is empty (0 bytes): re-download or re-save it`);
+    throw new ImageError('zero-size', `${what} is empty (0 bytes): re-download, re-save or remove it`);
   let sharp: typeof import('sharp').default;
   try {
     sharpModule ??= import('sharp').then((m) => m.default);
@@ -188,8 +209,12 @@ export async function decodeImage(input: string | Uint8Array): Promise<RgbPixels
     );
   }
   try {
-    const { data, info } = await sharp(bytes, { failOn: 'error', ignoreIcc: true })
-      .rotate()
+    let img = sharp(bytes, {
+      failOn: options.failOn ?? 'error',
+      ignoreIcc: !(options.colorManagement ?? false),
+    });
+    if (options.autoOrient ?? true) img = img.rotate();
+    const { data, info } = await img
       .toColourspace('srgb')
       .removeAlpha()
       .raw({ depth: 'uchar' })
@@ -207,13 +232,17 @@ export async function decodeImage(input: string | Uint8Array): Promise<RgbPixels
     if (e instanceof ImageError) throw e;
     const msg = (e as Error).message ?? String(e);
     if (/unsupported image format/i.test(msg)) {
-      throw new ImageError('unsupported', `${what}: unsupported image format; convert it to JPEG or PNG`, {
-        cause: e,
-      });
+      throw new ImageError(
+        'unsupported',
+        `${what}: unsupported image format; convert it to JPEG or PNG (supported: JPEG, PNG, WebP, TIFF, GIF, AVIF)`,
+        {
+          cause: e,
+        },
+      );
     }
     throw new ImageError(
       'corrupt',
-      `${what}: corrupt or truncated image (${msg}); re-download or re-encode it`,
+      `${what}: corrupt or truncated image (${msg}); re-download, re-encode or remove it`,
       { cause: e },
     );
   }

@@ -196,7 +196,7 @@ describe('decodeImage', () => {
     try {
       const empty = join(tmp, 'empty.jpg');
       writeFileSync(empty, '');
-      await expect(decodeImage(empty)).rejects.toThrow(/empty \(0 bytes\).*re-download or remove/);
+      await expect(decodeImage(empty)).rejects.toThrow(/empty \(0 bytes\).*re-download, re-save or remove/);
       await expect(decodeImage(new Uint8Array(0))).rejects.toBeInstanceOf(DataError);
       await expect(decodeImage(Buffer.from('definitely not an image'))).rejects.toThrow(
         /unsupported image format; convert it/,

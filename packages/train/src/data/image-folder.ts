@@ -5,6 +5,12 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { extname, join, relative } from 'node:path';
 import { DataError, resizeBilinearOpenCV, resizeCore, roundHalfEven, UsageError } from '@dirac/core';
+import {
+  type DecodeImageOptions,
+  decodeImage as decodeWithInfer,
+  ImageError,
+  type RgbPixels,
+} from '@dirac/infer/node';
 
 export { resizeBilinearOpenCV };
 
@@ -36,46 +42,15 @@ export function flipHorizontalInPlace(img: Uint8Array, w: number, h: number, cha
 // Decoding
 // ---------------------------------------------------------------------------------------------------------
 
-/** sharp (native libvips) is loaded on first use, so the resize and crop helpers work without it. */
-let sharpModule: Promise<typeof import('sharp').default> | null = null;
-function loadSharp(): Promise<typeof import('sharp').default> {
-  sharpModule ??= import('sharp').then((m) => m.default);
-  return sharpModule;
-}
-
 /** A decoded 8-bit RGB image. */
-export interface RgbImage {
-  /** `height * width * 3` bytes, HWC interleaved RGB (sRGB). */
-  data: Uint8Array;
-  /** Width in pixels. */
-  width: number;
-  /** Height in pixels. */
-  height: number;
-}
+export type RgbImage = RgbPixels;
 
 /** Options of {@link decodeImage}. */
-export interface DecodeOptions {
-  /**
-   * How strict decoding is (sharp's `failOn`). Default `'error'`: rejects truncated and undecodable
-   * files but, like PIL and OpenCV, accepts JPEGs with recoverable corruption warnings (a few ImageNet
-   * training files have them). Use `'warning'` to reject those too.
-   */
-  failOn?: 'truncated' | 'error' | 'warning';
-  /** Apply the EXIF orientation (default true, as `cv2.imread` does). */
-  autoOrient?: boolean;
-  /**
-   * Convert RGB/greyscale pixels through an embedded ICC profile to sRGB (default false: the profile is
-   * ignored, as OpenCV and PIL do, so pixels match what the upstream models were trained on). CMYK images
-   * are always converted to sRGB.
-   */
-  colorManagement?: boolean;
-}
+export type DecodeOptions = DecodeImageOptions;
 
 /**
- * Decodes an image (JPEG, PNG, WebP, TIFF, GIF, AVIF: whatever sharp/libvips reads) to 8-bit sRGB, HWC.
- * Greyscale is replicated to RGB, CMYK is converted to sRGB, alpha is dropped (not composited, like PIL's
- * `convert('RGB')`), 16-bit images are reduced to 8 bits, and the EXIF orientation is applied. Embedded ICC
- * profiles of RGB images are ignored unless `colorManagement` is set (see {@link DecodeOptions}).
+ * Decodes an image to 8-bit sRGB, HWC, with @dirac/infer's decoder (see its `decodeImage`): the same pixels
+ * at training and at inference time.
  *
  * @param input a file path or the encoded bytes
  * @throws DataError when the file cannot be read, is empty, is in an unsupported format, or is corrupt or
@@ -85,70 +60,11 @@ export async function decodeImage(
   input: string | Uint8Array,
   options: DecodeOptions = {},
 ): Promise<RgbImage> {
-  const what = typeof input === 'string' ? `'${input}'` : 'image buffer';
-  let bytes: Uint8Array;
-  if (typeof input === 'string') {
-    try {
-      bytes = await readFile(input);
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      throw new DataError(
-        code === 'ENOENT'
-          ? `${what}: no such file; check the path`
-          : code === 'EISDIR'
-            ? `${what}: is a directory, not an image file`
-            : `${what}: cannot read (${(e as Error).message})`,
-        { cause: e },
-      );
-    }
-  } else {
-    bytes = input;
-  }
-  if (bytes.length === 0) {
-    throw new DataError(`${what}: empty (0 bytes); the file is incomplete, re-download or remove it`);
-  }
-  let sharp: Awaited<ReturnType<typeof loadSharp>>;
   try {
-    sharp = await loadSharp();
+    return await decodeWithInfer(input, options);
   } catch (e) {
-    throw new DataError(
-      `cannot decode ${what}: the image library 'sharp' failed to load (${(e as Error).message}); reinstall dependencies`,
-      { cause: e },
-    );
-  }
-  try {
-    let img = sharp(bytes, {
-      failOn: options.failOn ?? 'error',
-      ignoreIcc: !(options.colorManagement ?? false),
-    });
-    if (options.autoOrient ?? true) img = img.rotate();
-    const { data, info } = await img
-      .toColourspace('srgb')
-      .removeAlpha()
-      .raw({ depth: 'uchar' })
-      .toBuffer({ resolveWithObject: true });
-    if (info.width <= 0 || info.height <= 0) throw new DataError(`${what}: image has zero width or height`);
-    if (info.channels !== 3 || data.length !== info.width * info.height * 3) {
-      throw new DataError(`${what}: decoder returned ${info.channels} channels; expected RGB`);
-    }
-    return {
-      data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
-      width: info.width,
-      height: info.height,
-    };
-  } catch (e) {
-    if (e instanceof DataError) throw e;
-    const msg = (e as Error).message ?? String(e);
-    if (/unsupported image format/i.test(msg)) {
-      throw new DataError(
-        `${what}: unsupported image format; convert it to JPEG or PNG (supported: JPEG, PNG, WebP, TIFF, GIF, AVIF)`,
-        { cause: e },
-      );
-    }
-    throw new DataError(
-      `${what}: corrupt or truncated image (${msg}); re-download, re-encode or remove the file`,
-      { cause: e },
-    );
+    if (e instanceof ImageError) throw new DataError(e.message, { cause: e });
+    throw e;
   }
 }
 
