@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { batchNormInference, batchNormTraining } from '../batchnorm';
+import { relErr } from './test-helpers';
 import { wasmBatchNormApplies } from './wasm-batchnorm';
 import { configureWasmSimdKernels } from './wasm-heap';
 
@@ -88,16 +89,6 @@ function reference(
     variance: Float32Array.from(variance),
     grads: [dx, Float32Array.from(dGamma), Float32Array.from(dBeta)],
   };
-}
-
-function relErr(a: Float32Array, b: Float32Array): number {
-  let d = 0;
-  let s = 1e-12;
-  for (let i = 0; i < a.length; i++) {
-    d = Math.max(d, Math.abs(a[i]! - b[i]!));
-    s = Math.max(s, Math.abs(b[i]!));
-  }
-  return d / s;
 }
 
 describe('SIMD batch norm on tfjs-backend-wasm', () => {

@@ -3,6 +3,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { relErr } from './test-helpers';
 import { registerWasmConvGradKernels } from './wasm-conv-grad';
 import { wasmConv2dApplies } from './wasm-conv2d';
 import { configureWasmSimdKernels } from './wasm-heap';
@@ -55,17 +56,6 @@ const run = (c: Case, seed: number) =>
     const [x, w] = inputs(c, seed);
     return tf.conv2d(x, w, c.stride ?? 1, c.pad).dataSync() as Float32Array;
   });
-
-function relErr(a: Float32Array, b: Float32Array): number {
-  expect(a.length).toBe(b.length);
-  let d = 0;
-  let s = 1e-12;
-  for (let i = 0; i < a.length; i++) {
-    d = Math.max(d, Math.abs(a[i]! - b[i]!));
-    s = Math.max(s, Math.abs(b[i]!));
-  }
-  return d / s;
-}
 
 describe('SIMD Conv2D on tfjs-backend-wasm', () => {
   const ref = new Map<string, Float32Array>();
