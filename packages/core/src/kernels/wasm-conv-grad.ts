@@ -22,7 +22,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { wasmConvFilterGrad } from './wasm-conv-filter-grad';
 import { wasmConv2d, wasmConv2dApplies } from './wasm-conv2d';
-import { installMaxPoolGradKernel, uninstallMaxPoolGradKernel } from './wasm-maxpool-grad';
+import { maxPoolGradWrap } from './wasm-maxpool-grad';
+import { WrappedKernel } from './wrapped-kernel';
 
 type Pad4 = [[number, number], [number, number], [number, number], [number, number]];
 type Backend = tf.KernelBackend;
@@ -511,15 +512,13 @@ const filterKernel: tf.KernelFunc = ({ inputs, backend, attrs }) => {
   );
 };
 
-let stockInput: tf.KernelConfig | undefined;
-
 const inputKernel: tf.KernelFunc = (args) => {
   const { inputs, backend, attrs } = args;
   const { dy, filter } = inputs as unknown as { dy: tf.TensorInfo; filter: tf.TensorInfo };
   const a = attrs as unknown as ConvGradAttrs & { inputShape: [number, number, number, number] };
   const format = a.dataFormat ?? 'NHWC';
   if (dy.dtype !== 'float32' || filter.dtype !== 'float32') {
-    if (stockInput) return stockInput.kernelFunc(args);
+    if (inputWrap.stock) return inputWrap.stock.kernelFunc(args);
   }
   const nhwcAttrs: ConvGradAttrs = { ...a, dataFormat: 'NHWC', pad: nhwcPad(a) };
   return runAsKernel(backend as Backend, [dy, filter], (dyt, ft) => {
@@ -533,8 +532,6 @@ const inputKernel: tf.KernelFunc = (args) => {
   });
 };
 
-let stockIdentity: tf.KernelConfig | undefined;
-
 /**
  * `Identity` (tf.clone) sharing the input's data, as the cpu and webgl backends do: tfjs-wasm's copies it,
  * and the gradient tape clones every tensor it saves for backprop (every conv input, every batch-norm
@@ -544,22 +541,12 @@ let stockIdentity: tf.KernelConfig | undefined;
 const identityKernel: tf.KernelFunc = (args) => {
   const { inputs, backend } = args;
   const { x } = inputs as unknown as { x: tf.TensorInfo };
-  if (x.dtype === 'string') return stockIdentity!.kernelFunc(args);
+  if (x.dtype === 'string') return identityWrap.stock!.kernelFunc(args);
   (backend as Backend).incRef(x.dataId);
   return { dataId: x.dataId, shape: x.shape.slice(), dtype: x.dtype };
 };
 
-function installIdentityKernel(): void {
-  const current = tf.getKernel('Identity', BACKEND);
-  if (current?.kernelFunc === identityKernel) return;
-  if (current) {
-    stockIdentity = current;
-    tf.unregisterKernel('Identity', BACKEND);
-  }
-  tf.registerKernel({ kernelName: 'Identity', backendName: BACKEND, kernelFunc: identityKernel });
-}
-
-let stockConv: tf.KernelConfig | undefined;
+const identityWrap = new WrappedKernel('Identity', identityKernel);
 
 interface Conv2DAttrs {
   strides: [number, number] | number;
@@ -606,44 +593,15 @@ const convKernel: tf.KernelFunc = (args) => {
       (backend as Backend).disposeData(out.dataId);
     }
   }
-  if (!stockConv) throw new Error('the stock wasm Conv2D kernel is missing');
-  return stockConv.kernelFunc(args);
+  if (!convWrap.stock) throw new Error('the stock wasm Conv2D kernel is missing');
+  return convWrap.stock.kernelFunc(args);
 };
 
-/** Makes sure our Conv2D kernel is the registered one, remembering the stock kernel it wraps. */
-function installConvKernel(backend?: Backend): void {
-  const current = tf.getKernel(KERNEL_CONV, BACKEND);
-  if (current?.kernelFunc === convKernel) return;
-  if (current) {
-    stockConv = current;
-    if (backend) current.setupFunc?.(backend);
-    tf.unregisterKernel(KERNEL_CONV, BACKEND);
-  }
-  tf.registerKernel({
-    kernelName: KERNEL_CONV,
-    backendName: BACKEND,
-    kernelFunc: convKernel,
-    setupFunc: (b) => stockConv?.setupFunc?.(b),
-  });
-}
+const convWrap = new WrappedKernel(KERNEL_CONV, convKernel);
+const inputWrap = new WrappedKernel(KERNEL_INPUT, inputKernel);
 
-/** Makes sure our input-gradient kernel is the registered one, remembering the stock kernel it replaces. */
-function installInputKernel(backend?: Backend): void {
-  const current = tf.getKernel(KERNEL_INPUT, BACKEND);
-  if (current?.kernelFunc === inputKernel) return;
-  if (current) {
-    stockInput = current;
-    // The stock kernel binds its wasm function in setupFunc; run it when the backend is already up.
-    if (backend) current.setupFunc?.(backend);
-    tf.unregisterKernel(KERNEL_INPUT, BACKEND);
-  }
-  tf.registerKernel({
-    kernelName: KERNEL_INPUT,
-    backendName: BACKEND,
-    kernelFunc: inputKernel,
-    setupFunc: (b) => stockInput?.setupFunc?.(b),
-  });
-}
+/** Our kernels that replace stock ones (the filter gradient has no stock kernel to replace). */
+const wrapped = [inputWrap, convWrap, identityWrap, maxPoolGradWrap];
 
 function installFilterKernel(): void {
   const current = tf.getKernel(KERNEL_FILTER, BACKEND);
@@ -657,10 +615,7 @@ function installFilterKernel(): void {
     // registration, its stock input kernel replaced ours; put ours back (and bind the stock one).
     setupFunc: (b) => {
       if (installed) {
-        installInputKernel(b as Backend);
-        installConvKernel(b as Backend);
-        installIdentityKernel();
-        installMaxPoolGradKernel();
+        for (const k of wrapped) k.install(b as Backend);
       }
     },
   });
@@ -679,10 +634,7 @@ let installed = false;
 export function registerWasmConvGradKernels(): void {
   installed = true;
   // tf.findBackend would start initialising the backend; the registry only lists initialised ones.
-  installInputKernel(tf.engine().registry[BACKEND]);
-  installConvKernel(tf.engine().registry[BACKEND]);
-  installIdentityKernel();
-  installMaxPoolGradKernel();
+  for (const k of wrapped) k.install(tf.engine().registry[BACKEND]);
   installFilterKernel();
 }
 
@@ -692,17 +644,5 @@ export function unregisterWasmConvGradKernels(): void {
   if (tf.getKernel(KERNEL_FILTER, BACKEND)?.kernelFunc === filterKernel) {
     tf.unregisterKernel(KERNEL_FILTER, BACKEND);
   }
-  uninstallMaxPoolGradKernel();
-  if (tf.getKernel('Identity', BACKEND)?.kernelFunc === identityKernel) {
-    tf.unregisterKernel('Identity', BACKEND);
-    if (stockIdentity) tf.registerKernel(stockIdentity);
-  }
-  if (tf.getKernel(KERNEL_CONV, BACKEND)?.kernelFunc === convKernel) {
-    tf.unregisterKernel(KERNEL_CONV, BACKEND);
-    if (stockConv) tf.registerKernel(stockConv);
-  }
-  if (tf.getKernel(KERNEL_INPUT, BACKEND)?.kernelFunc === inputKernel) {
-    tf.unregisterKernel(KERNEL_INPUT, BACKEND);
-    if (stockInput) tf.registerKernel(stockInput);
-  }
+  for (const k of wrapped) k.uninstall();
 }

@@ -5,6 +5,7 @@
  * overlap (the 3x3/2 pool of ImageNet DiracNets), so contributions add up.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { WrappedKernel } from './wrapped-kernel';
 
 interface BackendWasmLike extends tf.KernelBackend {
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
@@ -17,8 +18,6 @@ interface MaxPoolGradAttrs {
   pad: 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
   dimRoundingMode?: 'floor' | 'round' | 'ceil';
 }
-
-let stock: tf.KernelConfig | undefined;
 
 function routeGradients(
   x: Float32Array,
@@ -82,7 +81,7 @@ const maxPoolGradKernel: tf.KernelFunc = (args) => {
     input.dtype === 'float32' &&
     dy.dtype === 'float32' &&
     input.shape.length === 4;
-  if (!usable) return stock!.kernelFunc(args);
+  if (!usable) return maxPoolGradWrap.stock!.kernelFunc(args);
   const info = tf.backend_util.computePool2DInfo(
     input.shape as [number, number, number, number],
     a.filterSize,
@@ -102,25 +101,5 @@ const maxPoolGradKernel: tf.KernelFunc = (args) => {
   return out;
 };
 
-/** Registers the kernel on 'wasm', keeping the stock one for other dtypes. Idempotent. */
-export function installMaxPoolGradKernel(): void {
-  const current = tf.getKernel('MaxPoolGrad', 'wasm');
-  if (current?.kernelFunc === maxPoolGradKernel) return;
-  if (current) {
-    stock = current;
-    tf.unregisterKernel('MaxPoolGrad', 'wasm');
-  }
-  tf.registerKernel({
-    kernelName: 'MaxPoolGrad',
-    backendName: 'wasm',
-    kernelFunc: maxPoolGradKernel,
-    setupFunc: (bk) => stock?.setupFunc?.(bk),
-  });
-}
-
-/** Puts the stock kernel back (benchmarks). */
-export function uninstallMaxPoolGradKernel(): void {
-  if (tf.getKernel('MaxPoolGrad', 'wasm')?.kernelFunc !== maxPoolGradKernel) return;
-  tf.unregisterKernel('MaxPoolGrad', 'wasm');
-  if (stock) tf.registerKernel(stock);
-}
+/** The kernel, installed on 'wasm' in place of the stock one (kept for other dtypes). */
+export const maxPoolGradWrap = new WrappedKernel('MaxPoolGrad', maxPoolGradKernel);
