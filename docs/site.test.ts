@@ -14,13 +14,13 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { useBackend } from '@dirac/core';
 import { load, type Prediction } from '@dirac/infer/node';
-import { type Browser, chromium } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeDemoModel } from '../examples/node/make-demo-model.mjs';
+import { haveChromium, launchChromium, pageWithLogs } from '../packages/infer/test/chromium';
 import { encode, removeDir, serveDir, syntheticRgb, tempDir } from '../packages/infer/test/helpers';
 import { zooDir } from './.vitepress/site-assets';
 
-const CHROMIUM = '/usr/bin/chromium';
 const repo = resolve(__dirname, '..');
 const dist = join(__dirname, '.vitepress', 'dist');
 const zoo = zooDir(); // the repository's zoo/ ($DIRAC_DOCS_ZOO to try another)
@@ -82,7 +82,19 @@ interface DemoState {
   top: Prediction[];
 }
 
-describe.skipIf(!existsSync(CHROMIUM))('docs site (chromium)', () => {
+/** Waits until the demo page reports `status` (or an error) and returns its state. */
+async function demoState(page: Page, status: string, timeout: number): Promise<DemoState> {
+  // These functions run in the page: they cannot share a helper defined here.
+  await page.waitForFunction(
+    (want) =>
+      [want, 'error'].includes((window as unknown as { __diracDemo?: DemoState }).__diracDemo?.status ?? ''),
+    status,
+    { timeout },
+  );
+  return page.evaluate(() => (window as unknown as { __diracDemo: DemoState }).__diracDemo);
+}
+
+describe.skipIf(!haveChromium('docs site test'))('docs site (chromium)', () => {
   let work: string;
   let modelDir: string;
   let modelName: string;
@@ -127,19 +139,7 @@ describe.skipIf(!existsSync(CHROMIUM))('docs site (chromium)', () => {
     clf.dispose();
     mounts['/__model__/'] = modelDir;
     server = await serveDir(dist, mounts);
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--no-sandbox',
-        '--headless',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-        '--enable-unsafe-swiftshader',
-      ],
-    });
+    browser = await launchChromium();
   }, 900_000);
 
   afterAll(async () => {
@@ -150,36 +150,15 @@ describe.skipIf(!existsSync(CHROMIUM))('docs site (chromium)', () => {
 
   for (const backend of ['default', 'wasm', 'cpu']) {
     it(`the demo classifies a picked image (${backend} backend)`, async () => {
-      const page = await browser.newPage();
-      const logs: string[] = [];
-      page.on('console', (m) => logs.push(m.text()));
-      page.on('pageerror', (e) => logs.push(String(e)));
+      const { page, logs } = await pageWithLogs(browser);
       await page.goto(`${server.url}/demo.html${backend === 'default' ? '' : `?backend=${backend}`}`);
-      const state = () =>
-        page.evaluate(() => (window as unknown as { __diracDemo?: DemoState }).__diracDemo ?? null);
-      await page.waitForFunction(
-        () =>
-          ['ready', 'error'].includes(
-            (window as unknown as { __diracDemo?: DemoState }).__diracDemo?.status ?? '',
-          ),
-        null,
-        { timeout: 120_000 },
-      );
-      const ready = (await state())!;
+      const ready = await demoState(page, 'ready', 120_000);
       expect(ready.status, `${ready.message}\n${logs.join('\n')}`).toBe('ready');
       expect(ready.model).toBe(modelName);
       if (backend !== 'default') expect(ready.backend).toBe(backend);
       console.log(`demo: ${ready.model} on ${ready.backend}${ready.message ? ` (${ready.message})` : ''}`);
       await page.setInputFiles('[data-testid=demo-file]', join(work, 'images', 'x.png'));
-      await page.waitForFunction(
-        () =>
-          ['done', 'error'].includes(
-            (window as unknown as { __diracDemo?: DemoState }).__diracDemo?.status ?? '',
-          ),
-        null,
-        { timeout: 60_000 },
-      );
-      const done = (await state())!;
+      const done = await demoState(page, 'done', 60_000);
       expect(done.status, `${done.message}\n${logs.join('\n')}`).toBe('done');
       const rows = await page.locator('[data-testid=demo-top5] li .label').allInnerTexts();
       await page.close();
@@ -196,30 +175,14 @@ describe.skipIf(!existsSync(CHROMIUM))('docs site (chromium)', () => {
   }
 
   it('the demo loads a model directory given as ?model=', async () => {
-    const page = await browser.newPage();
+    const { page, logs } = await pageWithLogs(browser);
     await page.goto(`${server.url}/demo.html?backend=wasm&model=/__model__/`);
-    await page.waitForFunction(
-      () =>
-        ['ready', 'error'].includes(
-          (window as unknown as { __diracDemo?: DemoState }).__diracDemo?.status ?? '',
-        ),
-      null,
-      { timeout: 120_000 },
-    );
+    const ready = await demoState(page, 'ready', 120_000);
+    expect(ready.status, `${ready.message}\n${logs.join('\n')}`).toBe('ready');
     await page.setInputFiles('[data-testid=demo-file]', join(work, 'images', 'x.png'));
-    await page.waitForFunction(
-      () =>
-        ['done', 'error'].includes(
-          (window as unknown as { __diracDemo?: DemoState }).__diracDemo?.status ?? '',
-        ),
-      null,
-      { timeout: 60_000 },
-    );
-    const done = (await page.evaluate(
-      () => (window as unknown as { __diracDemo: DemoState }).__diracDemo,
-    )) as DemoState;
+    const done = await demoState(page, 'done', 60_000);
     await page.close();
-    expect(done.status, done.message).toBe('done');
+    expect(done.status, `${done.message}\n${logs.join('\n')}`).toBe('done');
     done.top.forEach((p, i) => {
       expect(Math.abs(p.probability - nodeTop[i]!.probability)).toBeLessThan(2e-3);
     });

@@ -10,9 +10,7 @@
  */
 import { disposeModel, fold, useBackend } from '@dirac/core';
 import { saveModelDir } from '@dirac/core/node';
-import { buildModel, initParams } from '@dirac/models';
-
-const CIFAR10 = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'];
+import { buildModel, CIFAR10_CLASSES, initParams } from '@dirac/models';
 
 /**
  * Builds, folds and saves a random-weights demo model; returns its spec.
@@ -21,7 +19,7 @@ const CIFAR10 = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog',
  */
 export async function makeDemoModel(dir, options = {}) {
   const spec = options.imagenet ? buildModel('diracnet-18', { width: 0.0625 }) : buildModel('diracnet-10-1');
-  if (!options.imagenet) spec.labels = CIFAR10;
+  if (!options.imagenet) spec.labels = [...CIFAR10_CLASSES];
   spec.metadata = { note: 'random weights, for trying the examples only' };
   const training = { spec, tensors: initParams(spec, options.seed ?? 1) };
   const folded = fold(training);

@@ -5,20 +5,18 @@
  * numbers behind the browser 'auto' policy; not asserted: the machine is shared). Skipped when
  * /usr/bin/chromium is absent.
  */
-import { existsSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { disposeModel, useBackend } from '@dirac/core';
 import { load, type Prediction } from '@dirac/infer/node';
 import * as esbuild from 'esbuild';
-import { type Browser, chromium } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { browserBuildOptions } from '../../../examples/browser/build.mjs';
+import { haveChromium, launchChromium, pageWithLogs } from './chromium';
 import { CIFAR_LABELS, makeModel, removeDir, saveTempModel, serveDir } from './helpers';
 
-const CHROMIUM = '/usr/bin/chromium';
-const haveChromium = existsSync(CHROMIUM);
 const repo = resolve(__dirname, '..', '..', '..');
 
 interface Report {
@@ -43,7 +41,7 @@ function image(seed: number, size: number) {
   return { data: d, width: size, height: size };
 }
 
-describe.skipIf(!haveChromium)('engines in chromium', () => {
+describe.skipIf(!haveChromium('browser engines test'))('engines in chromium', () => {
   let out: string;
   let small: string;
   let big: string;
@@ -76,19 +74,7 @@ describe.skipIf(!haveChromium)('engines in chromium', () => {
     node = await clf.classify([0, 1, 2].map((i) => image(i, 32)));
     await clf.dispose();
     server = await serveDir(repo, { '/__page__/': out, '/__small__/': small, '/__big__/': big });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--no-sandbox',
-        '--headless',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-        '--enable-unsafe-swiftshader',
-      ],
-    });
+    browser = await launchChromium();
   }, 180_000);
 
   afterAll(async () => {
@@ -98,10 +84,7 @@ describe.skipIf(!haveChromium)('engines in chromium', () => {
   });
 
   async function run(params: Record<string, string>): Promise<Report> {
-    const page = await browser.newPage();
-    const logs: string[] = [];
-    page.on('console', (m) => logs.push(m.text()));
-    page.on('pageerror', (e) => logs.push(String(e)));
+    const { page, logs } = await pageWithLogs(browser);
     const requests: string[] = [];
     page.on('request', (r) => requests.push(r.url()));
     await page.goto(`${server.url}/__page__/index.html?${new URLSearchParams(params)}`);

@@ -3,14 +3,14 @@
  * from a local HTTP server and classify PNG and JPEG images on the webgl and wasm backends; the answers
  * must match Node's on the same files. Skipped when /usr/bin/chromium is absent.
  */
-import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { disposeModel, useBackend } from '@dirac/core';
 import { load, type Prediction } from '@dirac/infer/node';
-import { type Browser, chromium } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BrowserBuildInfo, buildBrowserExample } from '../../../examples/browser/build.mjs';
+import { haveChromium, launchChromium, pageWithLogs } from './chromium';
 import {
   CIFAR_LABELS,
   encode,
@@ -23,13 +23,7 @@ import {
   tintedRgb,
 } from './helpers';
 
-const CHROMIUM = '/usr/bin/chromium';
-const haveChromium = existsSync(CHROMIUM);
 const repo = resolve(__dirname, '..', '..', '..');
-
-if (!haveChromium) {
-  console.warn(`browser test skipped: ${CHROMIUM} is absent (apt-get install chromium)`);
-}
 
 interface Report {
   status: 'done' | 'error';
@@ -39,7 +33,7 @@ interface Report {
   results?: { image: string; top: Prediction[] }[];
 }
 
-describe.skipIf(!haveChromium)('browser example (chromium)', () => {
+describe.skipIf(!haveChromium('browser example test'))('browser example (chromium)', () => {
   let build: BrowserBuildInfo;
   let work: string;
   let modelDir: string;
@@ -70,20 +64,7 @@ describe.skipIf(!haveChromium)('browser example (chromium)', () => {
     );
     clf.dispose();
     server = await serveDir(repo, { '/__images__/': work, '/__model__/': modelDir });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--no-sandbox',
-        '--headless',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-        '--disable-quic',
-        '--enable-unsafe-swiftshader',
-      ],
-    });
+    browser = await launchChromium();
   }, 180_000);
 
   afterAll(async () => {
@@ -127,10 +108,7 @@ describe.skipIf(!haveChromium)('browser example (chromium)', () => {
         console.warn('webgl skipped: @tensorflow/tfjs-backend-webgl is not installed (npm i -D it)');
         ctx.skip();
       }
-      const page = await browser.newPage();
-      const logs: string[] = [];
-      page.on('console', (m) => logs.push(m.text()));
-      page.on('pageerror', (e) => logs.push(String(e)));
+      const { page, logs } = await pageWithLogs(browser);
       const q = new URLSearchParams({ model: '/__model__/', backend });
       for (const f of images) q.append('image', `/__images__/${f}`);
       if (worker) q.set('worker', '1');

@@ -7,22 +7,11 @@ import { tmpdir } from 'node:os';
 import { extname, join, normalize, resolve } from 'node:path';
 import { disposeModel, fold, type Model, type ModelSpec } from '@dirac/core';
 import { saveModelDir } from '@dirac/core/node';
-import { buildModel, initParams } from '@dirac/models';
+import { buildModel, CIFAR10_CLASSES, initParams } from '@dirac/models';
 import * as tf from '@tensorflow/tfjs-core';
 import sharp from 'sharp';
 
-export const CIFAR_LABELS = [
-  'airplane',
-  'automobile',
-  'bird',
-  'cat',
-  'deer',
-  'dog',
-  'frog',
-  'horse',
-  'ship',
-  'truck',
-];
+export const CIFAR_LABELS = [...CIFAR10_CLASSES];
 
 /** A fresh temporary folder. */
 export function tempDir(prefix = 'dirac-infer-'): Promise<string> {

@@ -3,6 +3,20 @@ import { UsageError } from '@dirac/core';
 import { bn, conv, head, maxPool2, plainChainGroup, relu } from './layers';
 import { trainingSpec } from './spec';
 
+/** The ten CIFAR-10 class names, in label order (the dataset's `batches.meta.txt`). */
+export const CIFAR10_CLASSES: readonly string[] = Object.freeze([
+  'airplane',
+  'automobile',
+  'bird',
+  'cat',
+  'deer',
+  'dog',
+  'frog',
+  'horse',
+  'ship',
+  'truck',
+]);
+
 /** Options of the CIFAR builders. */
 export interface CifarOptions {
   depth: number;

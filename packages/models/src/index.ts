@@ -6,7 +6,7 @@
  * @packageDocumentation
  */
 export { cifarWRN, imagenetResNet } from './baselines';
-export { type CifarOptions, cifarBlocksPerGroup, cifarDiracNet } from './cifar';
+export { CIFAR10_CLASSES, type CifarOptions, cifarBlocksPerGroup, cifarDiracNet } from './cifar';
 export { type LayerRow, layerTable, type ModelCounts, modelCounts } from './counts';
 export { IMAGENET_BLOCKS, type ImagenetOptions, imagenetDiracNet } from './imagenet';
 export {

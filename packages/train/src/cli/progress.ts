@@ -17,12 +17,18 @@ function formatFields(fields: Record<string, string | number>): string {
     .join(' | ');
 }
 
-/** Starts a progress display for `total` units of work. Plain mode prints at most one line per `everyMs`. */
-export function startProgress(
-  label: string,
-  total: number,
-  options: { everyMs?: number; enabled?: boolean } = {},
-): Progress {
+export interface ProgressOptions {
+  /** Plain mode prints at most one line per `everyMs` (default 10 s). */
+  everyMs?: number;
+  enabled?: boolean;
+  /** Units already done when the display starts (a resumed epoch): the ETA is timed from these on. */
+  from?: number;
+  /** Where plain lines go (default process.stderr). */
+  write?: (line: string) => void;
+}
+
+/** Starts a progress display for `total` units of work. */
+export function startProgress(label: string, total: number, options: ProgressOptions = {}): Progress {
   if (options.enabled === false) return { update() {}, stop() {} };
   if (interactive()) {
     const bar = new cliProgress.SingleBar(
@@ -33,13 +39,15 @@ export function startProgress(
       },
       cliProgress.Presets.shades_classic,
     );
-    bar.start(total, 0, { fields: '' });
+    bar.start(total, options.from ?? 0, { fields: '' });
     return {
       update: (done, fields = {}) => bar.update(done, { fields: formatFields(fields) }),
       stop: () => bar.stop(),
     };
   }
   const every = options.everyMs ?? 10_000;
+  const from = options.from ?? 0;
+  const write = options.write ?? ((line: string) => process.stderr.write(line));
   const started = Date.now();
   let last = 0;
   return {
@@ -48,9 +56,9 @@ export function startProgress(
       if (now - last < every && done < total) return;
       last = now;
       const elapsed = (now - started) / 1000;
-      const eta = done > 0 ? Math.round((elapsed * (total - done)) / done) : 0;
-      process.stderr.write(
-        `${label} ${done}/${total} (${Math.floor((100 * done) / total)}%) | ${formatFields(fields)} | ETA ${eta}s\n`,
+      const eta = done > from ? `${Math.round((elapsed * (total - done)) / (done - from))}s` : '?';
+      write(
+        `${label} ${done}/${total} (${Math.floor((100 * done) / total)}%) | ${formatFields(fields)} | ETA ${eta}\n`,
       );
     },
     stop() {},

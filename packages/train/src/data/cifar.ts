@@ -5,6 +5,7 @@
 import { open, readdir, readFile, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { DataError, UsageError } from '@dirac/core';
+import { CIFAR10_CLASSES } from '@dirac/models';
 import { readTarFile } from './tar';
 
 /** Which CIFAR variant. */
@@ -53,18 +54,7 @@ export const CIFAR_SIZE = 32;
 export const CIFAR_PIXELS = 3072;
 
 /** Class names of CIFAR-10, used when `batches.meta.txt` is absent. */
-export const CIFAR10_CLASSES: readonly string[] = [
-  'airplane',
-  'automobile',
-  'bird',
-  'cat',
-  'deer',
-  'dog',
-  'frog',
-  'horse',
-  'ship',
-  'truck',
-];
+export { CIFAR10_CLASSES };
 
 interface Layout {
   folder: string;

@@ -1,8 +1,8 @@
 /**
- * ImageNet-style data: image decoding (sharp), an OpenCV-compatible bilinear resize, the standard
+ * ImageNet-style data: image decoding (@dirac/infer's), an OpenCV-compatible bilinear resize, the standard
  * train/eval crops, and a folder-per-class dataset.
  */
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { extname, join, relative } from 'node:path';
 import { DataError, resizeBilinearOpenCV, resizeCore, roundHalfEven, UsageError } from '@dirac/core';
 import {

@@ -119,7 +119,10 @@ function reporter(json: boolean): (e: RunEvent) => void {
       );
     if (e.type === 'step') {
       if (!bar)
-        bar = startProgress(`epoch ${e.epoch + 1}`, e.stepsPerEpoch, { everyMs: interactive() ? 0 : 30_000 });
+        bar = startProgress(`epoch ${e.epoch + 1}`, e.stepsPerEpoch, {
+          everyMs: interactive() ? 0 : 30_000,
+          from: e.step - 1,
+        });
       bar.update(e.step, {
         loss: e.loss.toFixed(3),
         acc: `${(100 * e.top1).toFixed(1)}%`,
