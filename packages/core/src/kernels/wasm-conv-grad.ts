@@ -21,7 +21,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { wasmConvFilterGrad } from './wasm-conv-filter-grad';
-import { wasmConv2d, wasmConv2dApplies } from './wasm-conv2d';
+import { wasmConv2d, wasmConv2dApplies, wasmConv2dRuns } from './wasm-conv2d';
 import { maxPoolGradWrap } from './wasm-maxpool-grad';
 import { WrappedKernel } from './wrapped-kernel';
 
@@ -570,27 +570,18 @@ const convKernel: tf.KernelFunc = (args) => {
       a.pad,
       a.dimRoundingMode,
     );
-    if (
+    const unitSteps =
       info.strideHeight === 1 &&
       info.strideWidth === 1 &&
       info.dilationHeight === 1 &&
-      info.dilationWidth === 1
-    ) {
-      let ran = false;
-      const out = runAsKernel(backend as Backend, [x, filter], (xt, wt) => {
-        const y = wasmConv2d(
-          xt as tf.Tensor4D,
-          wt as tf.Tensor4D,
-          info.padInfo.top,
-          info.padInfo.left,
-          info.outHeight,
-          info.outWidth,
-        );
-        ran = y !== undefined;
-        return y ?? tf.zeros([0]);
+      info.dilationWidth === 1;
+    if (unitSteps && wasmConv2dRuns(x, filter, info.outHeight, info.outWidth)) {
+      return runAsKernel(backend as Backend, [x, filter], (xt, wt) => {
+        const { top, left } = info.padInfo;
+        const y = wasmConv2d(xt as tf.Tensor4D, wt as tf.Tensor4D, top, left, info.outHeight, info.outWidth);
+        if (!y) throw new Error('wasmConv2d declined operands that wasmConv2dRuns accepted');
+        return y;
       });
-      if (ran) return out;
-      (backend as Backend).disposeData(out.dataId);
     }
   }
   if (!convWrap.stock) throw new Error('the stock wasm Conv2D kernel is missing');

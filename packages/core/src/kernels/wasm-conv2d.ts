@@ -29,6 +29,15 @@ export function wasmConv2dApplies(x: tf.TensorInfo, w: tf.TensorInfo): boolean {
   );
 }
 
+function conv2dKernels() {
+  return heapKernels<Conv2dExports>('conv2d', { shared: conv2dWasmShared, unshared: conv2dWasmUnshared });
+}
+
+/** Whether {@link wasmConv2d} will run (not return undefined) for these operands and output size. */
+export function wasmConv2dRuns(x: tf.TensorInfo, w: tf.TensorInfo, outH: number, outW: number): boolean {
+  return wasmConv2dApplies(x, w) && outH > 0 && outW > 0 && conv2dKernels() !== undefined;
+}
+
 /**
  * y = conv(x, w) with stride 1 and the given top/left padding and output size, or undefined when the
  * kernel does not apply (switched off, not the wasm backend, not float32, Co not a multiple of 16).
@@ -44,7 +53,7 @@ export function wasmConv2d(
   const [N, H, W, Ci] = x.shape;
   const [KH, KW, , Co] = w.shape;
   if (!wasmConv2dApplies(x, w) || outH <= 0 || outW <= 0) return undefined;
-  const k = heapKernels<Conv2dExports>('conv2d', { shared: conv2dWasmShared, unshared: conv2dWasmUnshared });
+  const k = conv2dKernels();
   if (!k) return undefined;
   const { tensor: y, ptr: yPtr } = k.output([N, outH, outW, Co]);
   const [xPtr, wPtr] = [k.offset(x), k.offset(w)];
