@@ -279,4 +279,8 @@ export interface ZooProvenance {
   wallTimeSeconds: number;
   started: string;
   finished: string;
+  /** Every `--resume` of the run: when, where in the run (epochs done, steps into the next), and from which commit. */
+  resumes?: { at: string; epoch: number; step: number; commit?: string }[];
+  /** What the recorded fields cannot say (given to `dirac zoo add --note`). */
+  note?: string;
 }

@@ -17,6 +17,7 @@ export {
   type EpochMetrics,
   type RunData,
   type RunEvent,
+  type RunResume,
   readRunConfig,
   type TrainBatches,
   type TrainConfig,

@@ -153,6 +153,25 @@ export async function readRunConfig(runDir: string): Promise<TrainConfig> {
   return (JSON.parse(await readFile(path, 'utf8')) as { config: TrainConfig }).config;
 }
 
+/** One `--resume` of a run, appended to run.json's `resumes` so that provenance covers every session. */
+export interface RunResume {
+  at: string;
+  /** Epochs completed when it resumed. */
+  epoch: number;
+  /** Steps into the next epoch when it resumed. */
+  step: number;
+  command?: string;
+  commit?: string;
+  backend?: string;
+}
+
+async function recordResume(runDir: string, resume: RunResume): Promise<void> {
+  const path = join(runDir, 'run.json');
+  const run = JSON.parse(await readFile(path, 'utf8')) as { resumes?: RunResume[] };
+  run.resumes = [...(run.resumes ?? []), resume];
+  await writeFileAtomic(path, `${JSON.stringify(run, null, 2)}\n`);
+}
+
 async function writeCurves(runDir: string, history: EpochMetrics[]): Promise<void> {
   const pts = (f: (m: EpochMetrics) => number) => history.map((m) => [m.epoch, f(m)] as [number, number]);
   const svg = curvesSvg(
@@ -190,7 +209,10 @@ export async function trainRun(
     resume?: boolean;
     backend?: BackendInfo;
     onEvent?: (e: RunEvent) => void;
-    /** Recorded in run.json for the zoo's provenance: the command line and the source commit. */
+    /**
+     * Recorded in run.json for the zoo's provenance: the command line and the source commit (of a resume:
+     * appended to `resumes`).
+     */
     provenance?: { command?: string; commit?: string };
   } = {},
 ): Promise<EpochMetrics[]> {
@@ -205,6 +227,13 @@ export async function trainRun(
     state = ck.state;
     tensors = withPrefix(ck.tensors, 'model');
     momentum = withPrefix(ck.tensors, 'momentum');
+    await recordResume(runDir, {
+      at: new Date().toISOString(),
+      epoch: state.epoch,
+      step: state.stepInEpoch,
+      ...options.provenance,
+      backend: options.backend?.name,
+    });
   } else {
     await prepareRunDir(runDir);
     await writeFileAtomic(

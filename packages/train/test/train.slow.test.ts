@@ -114,6 +114,17 @@ describe.skipIf(!hasCifar)('training on real CIFAR-10 (needs ../shared/data)', (
     const start = JSON.parse(r.stdout.split('\n')[0]!);
     expect(start).toMatchObject({ type: 'start', resumed: true, epoch: 1 });
     expect(start.step).toBeGreaterThan(0);
+    // The resume is recorded for the zoo's provenance: where in the run, when, from which commit.
+    const run = JSON.parse(readFileSync(join(out, 'run.json'), 'utf8'));
+    expect(run.resumes).toEqual([
+      expect.objectContaining({
+        epoch: 1,
+        step: start.step,
+        command: expect.stringMatching(/^dirac train --resume /),
+        backend: 'wasm',
+      }),
+    ]);
+    expect(Date.parse(run.resumes[0].at)).toBeGreaterThan(Date.parse(run.created));
     const m = metrics(out);
     expect(m.map((x) => x.epoch)).toEqual([1, 2]);
     expect(m.map((x) => x.trainImages)).toEqual([1024, 1024]);

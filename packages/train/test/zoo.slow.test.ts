@@ -54,7 +54,19 @@ describe.skipIf(!hasCifar)('zoo: publish a run, classify, loadPretrained (needs 
   });
 
   it('adds the run with metrics measured on all 10,000 test images and full provenance', async () => {
-    const r = await dirac(['zoo', 'add', join(dir, 'run'), '--data', cifarArchive, '--zoo', zoo, '--json']);
+    const note = 'resumed twice before resumes were recorded';
+    const r = await dirac([
+      'zoo',
+      'add',
+      join(dir, 'run'),
+      '--data',
+      cifarArchive,
+      '--zoo',
+      zoo,
+      '--note',
+      note,
+      '--json',
+    ]);
     expect(r.code, r.stderr).toBe(0);
     const index = JSON.parse(await readFile(join(zoo, 'index.json'), 'utf8')) as ZooIndex;
     expect(index.default).toBe('cifar10/diracnet-10-1');
@@ -85,7 +97,9 @@ describe.skipIf(!hasCifar)('zoo: publish a run, classify, loadPretrained (needs 
       commit: expect.stringMatching(/^[0-9a-f]{40}(-dirty)?$/),
       dataset: { name: 'cifar10', file: 'cifar-10-binary.tar.gz', sha256: cifarSha() },
       epochs: 1,
+      note,
     });
+    expect(meta.provenance).not.toHaveProperty('resumes'); // this run never resumed
     for (const f of ['metrics.jsonl', 'curves.svg', 'curves.png']) {
       await expect(readFile(join(zoo, entry.path, f))).resolves.toBeTruthy();
     }

@@ -164,6 +164,7 @@ export function buildProgram(): Command {
     .option('--zoo <dir>', 'zoo folder', 'zoo')
     .option('--name <name>', 'entry name <dataset>/<model> (default: from the run)')
     .option('--commit <sha>', "the trainer's git commit, for runs whose run.json predates recording it")
+    .option('--note <text>', 'recorded in the provenance: what run.json cannot say about how the run went')
     .option(
       '--calibration-size <n>',
       'training images for the int8 variant (its activation ranges; 0: no int8 variant)',

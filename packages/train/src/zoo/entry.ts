@@ -16,7 +16,7 @@ import { type EvalDataset, openEvalSplit } from '../data/eval-split';
 import { type EvalResult, evaluate } from '../evaluate';
 import { calibrate } from '../export/calibration';
 import { evaluateOnnx, importOnnxruntime, openOnnxModel } from '../onnx-eval';
-import type { EpochMetrics, TrainConfig } from '../run';
+import type { EpochMetrics, RunResume, TrainConfig } from '../run';
 import { writeZooIndex } from './index-file';
 
 interface RunJson {
@@ -25,6 +25,7 @@ interface RunJson {
   created: string;
   command?: string;
   commit?: string;
+  resumes?: RunResume[];
 }
 
 export interface AddToZooOptions {
@@ -36,6 +37,8 @@ export interface AddToZooOptions {
   name?: string;
   /** The commit the run was trained from, when run.json predates recording it. */
   commit?: string;
+  /** Recorded as provenance.note: what run.json cannot say (e.g. resumes before they were recorded). */
+  note?: string;
   /** Progress of the evaluations (images seen of total). */
   onEval?: (label: string, seen: number, total: number) => void;
   /** Training images the int8 activation ranges are calibrated on (default 256; 0: no int8 variant). */
@@ -203,6 +206,10 @@ export async function addRunToZoo(runDir: string, options: AddToZooOptions): Pro
     wallTimeSeconds: Math.round(last.wallTime),
     started: run.created,
     finished: (await stat(join(folded, 'model.json'))).mtime.toISOString(),
+    ...(run.resumes?.length
+      ? { resumes: run.resumes.map(({ at, epoch, step, commit }) => ({ at, epoch, step, commit })) }
+      : {}),
+    ...(options.note ? { note: options.note } : {}),
   };
   spec.metadata = {
     ...spec.metadata,

@@ -157,7 +157,7 @@ export async function run(
     specFor(config);
     if (!resume) await prepareRunDir(runDir);
     const backend = await selectBackend(opts.backend, false);
-    const provenance = resume ? undefined : { command: commandLine(), commit: await sourceCommit() };
+    const provenance = { command: commandLine(), commit: await sourceCommit() };
     await trainRun(config, runDir, data, {
       resume,
       backend,

@@ -9,6 +9,7 @@ interface ZooAddOptions {
   zoo: string;
   name?: string;
   commit?: string;
+  note?: string;
   calibrationSize?: string;
   json?: boolean;
 }
@@ -23,6 +24,7 @@ export async function run(runDir: string, opts: ZooAddOptions): Promise<number> 
     data: opts.data,
     name: opts.name,
     commit: opts.commit,
+    note: opts.note,
     calibrationImages,
     onEval: (dtype, seen, total) => {
       if (dtype !== label) {
