@@ -121,7 +121,8 @@ function reporter(json: boolean): (e: RunEvent) => void {
       if (!bar)
         bar = startProgress(`epoch ${e.epoch + 1}`, e.stepsPerEpoch, {
           everyMs: interactive() ? 0 : 30_000,
-          from: e.step - 1,
+          // Created at the first step seen, so that step's time is unknown: time the ETA from it.
+          from: e.step,
         });
       bar.update(e.step, {
         loss: e.loss.toFixed(3),
