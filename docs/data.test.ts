@@ -56,8 +56,16 @@ describe('zoo table', () => {
       isDefault: true,
       modelJson: '/zoo/cifar10/diracnet-10-1/model.json',
     });
+    expect(a!.curves).toBeUndefined();
     expect(b).toMatchObject({ name: 'imagenet/diracnet-18', local: true, isDefault: false, bytes: 0 });
     expect(b!.modelJson).toBeUndefined();
+  });
+
+  it('links the learning curves of entries whose folder has them', () => {
+    const has = (path: string, file: string) => path === trained.path && file === 'curves.svg';
+    const [a, b] = zooRows({ formatVersion: 1, entries: [trained, placeholder] }, 'x', has);
+    expect(a!.curves).toBe('/zoo/cifar10/diracnet-10-1/curves.svg');
+    expect(b!.curves).toBeUndefined();
   });
 
   it('fails the build on a malformed index', () => {
@@ -79,6 +87,8 @@ describe('zoo table', () => {
       'zoo/cifar10/diracnet-10-1/weights.safetensors',
       'zoo/cifar10/diracnet-10-1/weights.fp16.safetensors',
     ]);
+    writeFileSync(join(zoo, trained.path, 'curves.svg'), '<svg/>');
+    expect(zooAssets(zoo).map((a) => a.url)).toContain('zoo/cifar10/diracnet-10-1/curves.svg');
     writeFileSync(
       join(zoo, 'index.json'),
       JSON.stringify({ formatVersion: 1, entries: [{ ...trained, files: [{ path: '../../../x' }] }] }),

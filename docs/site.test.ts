@@ -192,6 +192,12 @@ describe.skipIf(!haveChromium('docs site test'))('docs site (chromium)', () => {
     const html = readFileSync(join(dist, 'zoo.html'), 'utf8');
     if (zooIndex.entries.length) for (const e of zooIndex.entries) expect(html).toContain(e.name);
     else expect(html).toContain('No entries yet.');
+    // Trained entries show their learning curves, served from the site's copy of the zoo.
+    for (const e of servable) {
+      if (!existsSync(join(zoo, e.path, 'curves.svg'))) continue;
+      expect(html).toContain(`src="/zoo/${e.path}/curves.svg"`);
+      expect(existsSync(join(dist, 'zoo', e.path, 'curves.svg'))).toBe(true);
+    }
   });
 
   it('the benchmark page renders every committed result', () => {

@@ -2,7 +2,7 @@
  * Build-time data of the zoo page: zoo/index.json (see `ZooEntry` in @dirac/core), checked and flattened
  * for the table. An empty index renders "no entries yet"; a malformed one fails the build.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defineLoader } from 'vitepress';
@@ -33,6 +33,8 @@ export interface ZooRow {
   isDefault: boolean;
   /** URL of the entry's model.json on this site (the zoo is copied into the build), when it has files. */
   modelJson?: string;
+  /** URL of the entry's learning curves on this site, when its folder has them. */
+  curves?: string;
 }
 
 export interface ZooData {
@@ -52,10 +54,13 @@ interface RawEntry {
   source?: unknown;
 }
 
-/** Checks and flattens a parsed zoo index. */
+const siteDir = (entryPath: string) => `/zoo/${entryPath.replace(/^\/+|\/+$/g, '')}`;
+
+/** Checks and flattens a parsed zoo index; `hasFile` says whether an entry folder holds a file. */
 export function zooRows(
   index: { formatVersion?: unknown; entries?: unknown; default?: unknown },
   where = 'zoo/index.json',
+  hasFile: (entryPath: string, file: string) => boolean = () => false,
 ): ZooRow[] {
   if (index.formatVersion !== 1) throw new Error(`${where}: formatVersion ${index.formatVersion} is not 1`);
   if (!Array.isArray(index.entries)) throw new Error(`${where}: "entries" is not an array`);
@@ -84,7 +89,11 @@ export function zooRows(
       source: e.source as string,
       local: files.length === 0,
       isDefault: index.default === e.name,
-      modelJson: files.length ? `/zoo/${String(e.path).replace(/^\/+|\/+$/g, '')}/model.json` : undefined,
+      modelJson: files.length ? `${siteDir(e.path as string)}/model.json` : undefined,
+      curves:
+        files.length && hasFile(e.path as string, 'curves.svg')
+          ? `${siteDir(e.path as string)}/curves.svg`
+          : undefined,
     };
   });
 }
@@ -94,7 +103,8 @@ export default defineLoader({
   // directory, and a pattern outside it makes the glob crawl the whole file system).
   watch: process.env.DIRAC_DOCS_ZOO ? undefined : [indexFile],
   load(): ZooData {
-    return { entries: zooRows(JSON.parse(readFileSync(indexFile, 'utf8'))) };
+    const index = JSON.parse(readFileSync(indexFile, 'utf8'));
+    return { entries: zooRows(index, indexFile, (path, file) => existsSync(join(zoo, path, file))) };
   },
 });
 

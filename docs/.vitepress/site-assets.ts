@@ -28,7 +28,10 @@ interface ZooIndexFile {
   entries?: { path: string; files?: { path: string }[] }[];
 }
 
-/** The zoo index, entries' model.json and weight files, as site assets under `zoo/`. */
+/** Files of an entry folder the site shows besides those the index lists: its learning curves. */
+export const ZOO_EXTRA_FILES = ['curves.svg'];
+
+/** The zoo index, entries' model.json, weight files and learning curves, as site assets under `zoo/`. */
 export function zooAssets(dir = zooDir()): SiteAsset[] {
   const indexPath = join(dir, 'index.json');
   if (!existsSync(indexPath)) return [];
@@ -37,7 +40,8 @@ export function zooAssets(dir = zooDir()): SiteAsset[] {
   for (const entry of index.entries ?? []) {
     // Entries without files (upstream weights that `dirac zoo import` converts locally) have nothing to copy.
     if (!entry.files?.length) continue;
-    const names = new Set(['model.json', ...entry.files.map((f) => f.path)]);
+    const extra = ZOO_EXTRA_FILES.filter((f) => existsSync(join(dir, entry.path, f)));
+    const names = new Set(['model.json', ...entry.files.map((f) => f.path), ...extra]);
     for (const name of names) {
       const rel = normalize(join(entry.path, name));
       if (rel.startsWith('..')) throw new Error(`zoo/index.json: '${entry.path}/${name}' leaves zoo/`);
