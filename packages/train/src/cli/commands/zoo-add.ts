@@ -30,21 +30,23 @@ export async function run(runDir: string, opts: ZooAddOptions): Promise<number> 
       if (dtype !== label) {
         bar?.stop();
         label = dtype;
-        bar = startProgress(`eval ${dtype}`, total, { enabled: !opts.json });
+        bar = startProgress(`eval ${dtype}`, total, { enabled: !opts.json, from: seen });
       }
       bar?.update(seen);
     },
   });
   bar?.stop();
   const m = spec.metadata?.metrics as {
+    dataset: string;
     top1: number;
     top5: number;
     fp16: { top1: number };
     int8?: { top1: number };
   };
-  emit(Boolean(opts.json), { name: spec.name, metrics: m }, () =>
+  const name = opts.name ?? `${m.dataset}/${spec.name}`;
+  emit(Boolean(opts.json), { name, metrics: m }, () =>
     [
-      `added ${spec.name} to ${opts.zoo}: top-1 ${(100 * m.top1).toFixed(2)}%, top-5 ${(100 * m.top5).toFixed(2)}%`,
+      `added ${name} to ${opts.zoo}: top-1 ${(100 * m.top1).toFixed(2)}%, top-5 ${(100 * m.top5).toFixed(2)}%`,
       `  fp16 weights: top-1 ${(100 * m.fp16.top1).toFixed(2)}%`,
       m.int8
         ? `  int8 (ONNX Runtime): top-1 ${(100 * m.int8.top1).toFixed(2)}%`
