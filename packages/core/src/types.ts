@@ -267,6 +267,16 @@ export interface ZooMetrics {
 }
 
 /** How a zoo model was made, stored in its model.json (`metadata.provenance`). */
+/** One resume of a training run: when, where in the run, and from which commit. */
+export interface ZooResume {
+  at: string;
+  /** Epochs completed when it resumed. */
+  epoch: number;
+  /** Steps into the next epoch when it resumed. */
+  step: number;
+  commit?: string;
+}
+
 export interface ZooProvenance {
   /** The exact training command. */
   command: string;
@@ -279,8 +289,8 @@ export interface ZooProvenance {
   wallTimeSeconds: number;
   started: string;
   finished: string;
-  /** Every `--resume` of the run: when, where in the run (epochs done, steps into the next), and from which commit. */
-  resumes?: { at: string; epoch: number; step: number; commit?: string }[];
+  /** Every `--resume` of the run. */
+  resumes?: ZooResume[];
   /** What the recorded fields cannot say (given to `dirac zoo add --note`). */
   note?: string;
 }

@@ -8,6 +8,7 @@ import {
   type TensorMap,
   UsageError,
   verifyFold,
+  type ZooResume,
 } from '@dirac/core';
 import { exists, saveModelDir, writeFileAtomic } from '@dirac/core/node';
 import { buildModel, initParams } from '@dirac/models';
@@ -154,14 +155,8 @@ export async function readRunConfig(runDir: string): Promise<TrainConfig> {
 }
 
 /** One `--resume` of a run, appended to run.json's `resumes` so that provenance covers every session. */
-export interface RunResume {
-  at: string;
-  /** Epochs completed when it resumed. */
-  epoch: number;
-  /** Steps into the next epoch when it resumed. */
-  step: number;
+export interface RunResume extends ZooResume {
   command?: string;
-  commit?: string;
   backend?: string;
 }
 
