@@ -17,6 +17,7 @@ export {
   type EpochMetrics,
   type RunData,
   type RunEvent,
+  type RunJson,
   type RunResume,
   readRunConfig,
   type TrainBatches,

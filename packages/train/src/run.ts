@@ -146,12 +146,25 @@ export async function prepareRunDir(runDir: string): Promise<void> {
     throw new UsageError(`'${runDir}' already holds a run; use --resume ${runDir} or another --out`);
 }
 
+/** A run directory's run.json: its config, where and from what it started, and every resume. */
+export interface RunJson {
+  config: TrainConfig;
+  spec: string;
+  backend?: BackendInfo;
+  created: string;
+  /** The command line that started the run. */
+  command?: string;
+  /** The git commit the trainer started from (`-dirty` with local changes). */
+  commit?: string;
+  resumes?: RunResume[];
+}
+
 /** Reads the config of an existing run directory (for --resume). */
 export async function readRunConfig(runDir: string): Promise<TrainConfig> {
   const path = join(runDir, 'run.json');
   if (!(await exists(path)))
     throw new UsageError(`'${runDir}' is not a run directory (no run.json); nothing to resume`);
-  return (JSON.parse(await readFile(path, 'utf8')) as { config: TrainConfig }).config;
+  return (JSON.parse(await readFile(path, 'utf8')) as RunJson).config;
 }
 
 /** One `--resume` of a run, appended to run.json's `resumes` so that provenance covers every session. */
@@ -162,7 +175,7 @@ export interface RunResume extends ZooResume {
 
 async function recordResume(runDir: string, resume: RunResume): Promise<void> {
   const path = join(runDir, 'run.json');
-  const run = JSON.parse(await readFile(path, 'utf8')) as { resumes?: RunResume[] };
+  const run = JSON.parse(await readFile(path, 'utf8')) as RunJson;
   run.resumes = [...(run.resumes ?? []), resume];
   await writeFileAtomic(path, `${JSON.stringify(run, null, 2)}\n`);
 }
@@ -231,10 +244,14 @@ export async function trainRun(
     });
   } else {
     await prepareRunDir(runDir);
-    await writeFileAtomic(
-      join(runDir, 'run.json'),
-      `${JSON.stringify({ config, spec: spec.name, backend: options.backend, created: new Date().toISOString(), ...options.provenance }, null, 2)}\n`,
-    );
+    const run: RunJson = {
+      config,
+      spec: spec.name,
+      backend: options.backend,
+      created: new Date().toISOString(),
+      ...options.provenance,
+    };
+    await writeFileAtomic(join(runDir, 'run.json'), `${JSON.stringify(run, null, 2)}\n`);
     tensors = initParams(spec, config.seed);
     state = {
       version: 1,

@@ -16,17 +16,8 @@ import { type EvalDataset, openEvalSplit } from '../data/eval-split';
 import { type EvalResult, evaluate } from '../evaluate';
 import { calibrate } from '../export/calibration';
 import { evaluateOnnx, importOnnxruntime, openOnnxModel } from '../onnx-eval';
-import type { EpochMetrics, RunResume, TrainConfig } from '../run';
+import type { EpochMetrics, RunJson, TrainConfig } from '../run';
 import { writeZooIndex } from './index-file';
-
-interface RunJson {
-  config: TrainConfig;
-  backend?: { name: string; threads?: number };
-  created: string;
-  command?: string;
-  commit?: string;
-  resumes?: RunResume[];
-}
 
 export interface AddToZooOptions {
   /** The zoo folder (holding index.json). */
