@@ -266,7 +266,6 @@ export interface ZooMetrics {
   measured: string;
 }
 
-/** How a zoo model was made, stored in its model.json (`metadata.provenance`). */
 /** One resume of a training run: when, where in the run, and from which commit. */
 export interface ZooResume {
   at: string;
@@ -277,6 +276,21 @@ export interface ZooResume {
   commit?: string;
 }
 
+/** The run a warm-started (`dirac train --init`) run took its starting weights from. */
+export interface ZooInit {
+  /** The `--init` path as given. */
+  from: string;
+  command?: string;
+  commit?: string;
+  started?: string;
+  epochs?: number;
+  wallTimeSeconds?: number;
+  resumes?: ZooResume[];
+  /** That run's own warm start, if any. */
+  init?: ZooInit;
+}
+
+/** How a zoo model was made, stored in its model.json (`metadata.provenance`). */
 export interface ZooProvenance {
   /** The exact training command. */
   command: string;
@@ -291,6 +305,8 @@ export interface ZooProvenance {
   finished: string;
   /** Every `--resume` of the run. */
   resumes?: ZooResume[];
+  /** Where the starting weights came from, for a warm-started run (its epochs and wall time not included above). */
+  init?: ZooInit;
   /** What the recorded fields cannot say (given to `dirac zoo add --note`). */
   note?: string;
 }

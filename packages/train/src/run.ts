@@ -22,6 +22,7 @@ import {
   withPrefix,
 } from './checkpoint';
 import { type Batch, type EvalResult, evaluate } from './evaluate';
+import { loadInit, type RunInit } from './init';
 import { TrainableModel } from './loop';
 import { learningRate, type ScheduleName } from './optim/schedules';
 import { curvesSvg, svgToPng } from './plots';
@@ -50,6 +51,11 @@ export interface TrainConfig {
   testLimit?: number;
   /** Also checkpoint every N steps (besides every epoch end). */
   checkpointEvery?: number;
+  /**
+   * Warm start: a finished run directory (or training-form model directory) whose weights this run starts
+   * from, with a fresh optimizer and schedule.
+   */
+  init?: string;
 }
 
 /** The embedded defaults: DiracNet-34-1 on CIFAR-10 with a one-cycle schedule (see the docs for why). */
@@ -157,6 +163,8 @@ export interface RunJson {
   /** The git commit the trainer started from (`-dirty` with local changes). */
   commit?: string;
   resumes?: RunResume[];
+  /** Where a warm-started run's weights came from (`init` in the config). */
+  init?: RunInit;
 }
 
 /** Reads the config of an existing run directory (for --resume). */
@@ -173,11 +181,20 @@ export interface RunResume extends ZooResume {
   backend?: string;
 }
 
-async function recordResume(runDir: string, resume: RunResume): Promise<void> {
+/** Appends a resume to run.json and returns the run's record. */
+async function recordResume(runDir: string, resume: RunResume): Promise<RunJson> {
   const path = join(runDir, 'run.json');
   const run = JSON.parse(await readFile(path, 'utf8')) as RunJson;
   run.resumes = [...(run.resumes ?? []), resume];
   await writeFileAtomic(path, `${JSON.stringify(run, null, 2)}\n`);
+  return run;
+}
+
+/** The run's epochs after those of the run it was warm-started from, numbered on from them. */
+export function wholeHistory(history: EpochMetrics[], init?: RunInit): EpochMetrics[] {
+  const before = init?.history ?? [];
+  const offset = before.length ? before[before.length - 1]!.epoch : 0;
+  return [...before, ...history.map((m) => ({ ...m, epoch: m.epoch + offset }))];
 }
 
 async function writeCurves(runDir: string, history: EpochMetrics[]): Promise<void> {
@@ -230,29 +247,32 @@ export async function trainRun(
   let state: RunState;
   let tensors: TensorMap;
   let momentum: TensorMap = {};
+  let init: RunInit | undefined;
   if (options.resume) {
     const ck = await loadCheckpoint<RunState>(runDir);
     state = ck.state;
     tensors = withPrefix(ck.tensors, 'model');
     momentum = withPrefix(ck.tensors, 'momentum');
-    await recordResume(runDir, {
+    ({ init } = await recordResume(runDir, {
       at: new Date().toISOString(),
       epoch: state.epoch,
       step: state.stepInEpoch,
       ...options.provenance,
       backend: options.backend?.name,
-    });
+    }));
   } else {
     await prepareRunDir(runDir);
+    if (config.init) ({ tensors, init } = await loadInit(config.init, spec, config.seed));
+    else tensors = initParams(spec, config.seed);
     const run: RunJson = {
       config,
       spec: spec.name,
       backend: options.backend,
       created: new Date().toISOString(),
       ...options.provenance,
+      ...(init ? { init } : {}),
     };
     await writeFileAtomic(join(runDir, 'run.json'), `${JSON.stringify(run, null, 2)}\n`);
-    tensors = initParams(spec, config.seed);
     state = {
       version: 1,
       epoch: 0,
@@ -338,7 +358,7 @@ export async function trainRun(
         join(runDir, 'metrics.jsonl'),
         `${state.history.map((m) => JSON.stringify(m)).join('\n')}\n`,
       );
-      await writeCurves(runDir, state.history);
+      await writeCurves(runDir, wholeHistory(state.history, init));
       emit({ type: 'epoch', metrics });
     }
     await finish(runDir, spec, model, emit);

@@ -101,6 +101,7 @@ export function buildProgram(): Command {
     .option('--data <path>', 'dataset folder or .tar.gz (imagefolder: the folder holding train/ and val/)')
     .option('--out <dir>', 'run directory')
     .option('--resume <dir>', 'continue the run in this directory')
+    .option('--init <dir>', 'start from the weights of a finished run (new optimizer and schedule)')
     .option('--epochs <n>', 'epochs')
     .option('--batch-size <n>', 'batch size')
     .option('--lr <x>', 'peak learning rate')

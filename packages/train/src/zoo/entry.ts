@@ -15,8 +15,9 @@ import { hashFile } from '../data/download';
 import { type EvalDataset, openEvalSplit } from '../data/eval-split';
 import { type EvalResult, evaluate } from '../evaluate';
 import { calibrate } from '../export/calibration';
+import { withoutHistory } from '../init';
 import { evaluateOnnx, importOnnxruntime, openOnnxModel } from '../onnx-eval';
-import type { EpochMetrics, RunJson, TrainConfig } from '../run';
+import { type EpochMetrics, type RunJson, type TrainConfig, wholeHistory } from '../run';
 import { writeZooIndex } from './index-file';
 
 export interface AddToZooOptions {
@@ -54,6 +55,7 @@ export function trainCommand(c: TrainConfig, runDir: string): string {
     ['--train-limit', c.trainLimit],
     ['--test-limit', c.testLimit],
     ['--checkpoint-every', c.checkpointEvery],
+    ['--init', c.init],
   ];
   const parts = opts.filter(([, v]) => v !== undefined).map(([k, v]) => `${k} ${v}`);
   if (c.nesterov) parts.push('--nesterov');
@@ -200,6 +202,7 @@ export async function addRunToZoo(runDir: string, options: AddToZooOptions): Pro
     ...(run.resumes?.length
       ? { resumes: run.resumes.map(({ at, epoch, step, commit }) => ({ at, epoch, step, commit })) }
       : {}),
+    ...(run.init ? { init: withoutHistory(run.init) } : {}),
     ...(options.note ? { note: options.note } : {}),
   };
   spec.metadata = {
@@ -208,17 +211,20 @@ export async function addRunToZoo(runDir: string, options: AddToZooOptions): Pro
     provenance,
     ...(int8 ? { quantization: { int8: int8.table } } : {}),
   };
-  await writeEntry(runDir, entryDir, spec);
+  const log = wholeHistory(history, run.init).map((m) => JSON.stringify(m));
+  await writeEntry(runDir, entryDir, spec, `${log.join('\n')}\n`);
   await writeZooIndex(options.zooDir, { listUpstream: true });
   return spec;
 }
 
-async function writeEntry(runDir: string, entryDir: string, spec: ModelSpec): Promise<void> {
+/** Writes the entry; `metrics` is its metrics.jsonl (a warm-started run's includes the source run's epochs). */
+async function writeEntry(runDir: string, entryDir: string, spec: ModelSpec, metrics: string): Promise<void> {
   const tmp = `${entryDir}.tmp-${process.pid}`;
   await rm(tmp, { recursive: true, force: true });
   await mkdir(tmp, { recursive: true });
   for (const w of spec.weights ?? []) await copyFile(join(runDir, 'folded', w.path), join(tmp, w.path));
-  for (const f of ['metrics.jsonl', 'curves.svg', 'curves.png']) {
+  await writeFileAtomic(join(tmp, 'metrics.jsonl'), metrics);
+  for (const f of ['curves.svg', 'curves.png']) {
     if (await exists(join(runDir, f))) await copyFile(join(runDir, f), join(tmp, f));
   }
   await writeFileAtomic(join(tmp, 'model.json'), `${JSON.stringify(spec, null, 2)}\n`);

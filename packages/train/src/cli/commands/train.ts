@@ -27,6 +27,7 @@ interface TrainOptions {
   data?: string;
   out?: string;
   resume?: string;
+  init?: string;
   epochs?: string;
   batchSize?: string;
   lr?: string;
@@ -77,6 +78,7 @@ async function resolveConfig(
   modelGiven: boolean,
 ): Promise<{ config: TrainConfig; runDir: string; resume: boolean }> {
   if (o.resume) {
+    if (o.init) throw new UsageError('--init starts a new run; a resumed run keeps the weights it has');
     const saved = await readRunConfig(o.resume);
     if (modelGiven && o.model !== saved.model) {
       throw new UsageError(
@@ -99,7 +101,14 @@ async function resolveConfig(
   }
   const dataset = o.dataset as TrainConfig['dataset'];
   return {
-    config: { ...DEFAULT_CONFIG, model: o.model, dataset, data: o.data, ...overrides(o) },
+    config: {
+      ...DEFAULT_CONFIG,
+      model: o.model,
+      dataset,
+      data: o.data,
+      ...overrides(o),
+      ...(o.init ? { init: o.init } : {}),
+    },
     runDir: o.out,
     resume: false,
   };

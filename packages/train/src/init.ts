@@ -1,0 +1,111 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { disposeModel, type ModelSpec, type TensorMap, UsageError, type ZooInit } from '@dirac/core';
+import { exists, loadModelDir } from '@dirac/core/node';
+import { initParams } from '@dirac/models';
+import * as tf from '@tensorflow/tfjs-core';
+import type { EpochMetrics, RunJson } from './run';
+
+/** What a warm start (`--init`) records in run.json: where the weights came from and how they were made. */
+export interface RunInit extends ZooInit {
+  /** The source run's per-epoch metrics, so that curves show the whole training. */
+  history?: EpochMetrics[];
+}
+
+/** Resolves `--init`: a finished run directory (its `model/`) or a training-form model directory. */
+async function initModelDir(path: string): Promise<{ modelDir: string; runDir?: string }> {
+  if (await exists(join(path, 'run.json'))) {
+    const modelDir = join(path, 'model');
+    if (!(await exists(join(modelDir, 'model.json'))))
+      throw new UsageError(
+        `--init: the run in '${path}' has not finished (no model/); finish it with dirac train --resume ${path}`,
+      );
+    return { modelDir, runDir: path };
+  }
+  if (await exists(join(path, 'model.json'))) return { modelDir: path };
+  throw new UsageError(
+    `--init: '${path}' is neither a run directory (run.json) nor a model directory (model.json)`,
+  );
+}
+
+async function readHistory(runDir: string): Promise<EpochMetrics[]> {
+  const text = await readFile(join(runDir, 'metrics.jsonl'), 'utf8').catch(() => '');
+  return text
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l) as EpochMetrics);
+}
+
+/** The provenance of the run a warm start comes from (empty for a bare model directory). */
+async function describeSource(runDir: string | undefined): Promise<Omit<RunInit, 'from'>> {
+  if (!runDir) return {};
+  const run = JSON.parse(await readFile(join(runDir, 'run.json'), 'utf8')) as RunJson;
+  const history = await readHistory(runDir);
+  const last = history[history.length - 1];
+  return {
+    command: run.command,
+    commit: run.commit,
+    started: run.created,
+    epochs: history.length,
+    wallTimeSeconds: last ? Math.round(last.wallTime) : undefined,
+    ...(run.resumes?.length
+      ? { resumes: run.resumes.map(({ at, epoch, step, commit }) => ({ at, epoch, step, commit })) }
+      : {}),
+    ...(run.init ? { init: withoutHistory(run.init) } : {}),
+    history,
+  };
+}
+
+/** A RunInit as the zoo records it (the curves' data stays in the run). */
+export function withoutHistory(init: RunInit): ZooInit {
+  const { history: _, ...rest } = init;
+  return rest;
+}
+
+function checkShapes(spec: ModelSpec, source: ModelSpec, tensors: TensorMap, seed: number): void {
+  if (source.form !== 'training')
+    throw new UsageError(
+      `--init needs the training form (Dirac parameters and batch-norm); '${source.name}' is ${source.form}: give the run directory it came from`,
+    );
+  const fresh = initParams(spec, seed);
+  try {
+    const want = Object.keys(fresh).sort();
+    const missing = want.filter((k) => !tensors[k]);
+    const extra = Object.keys(tensors).filter((k) => !fresh[k]);
+    if (missing.length || extra.length)
+      throw new UsageError(
+        `--init: '${source.name}' does not fit ${spec.name}: ${
+          missing.length
+            ? `missing ${missing.slice(0, 3).join(', ')}`
+            : `unexpected ${extra.slice(0, 3).join(', ')}`
+        }${missing.length + extra.length > 3 ? ', …' : ''}`,
+      );
+    for (const k of want) {
+      const [a, b] = [fresh[k]!.shape, tensors[k]!.shape];
+      if (a.join('x') !== b.join('x'))
+        throw new UsageError(`--init: ${k} is [${b}] in '${source.name}' but [${a}] in ${spec.name}`);
+    }
+  } finally {
+    tf.dispose(Object.values(fresh));
+  }
+}
+
+/**
+ * Loads the weights a run starts from when given `--init`: checked against the run's network, with the
+ * source's provenance. The optimizer and schedule start afresh.
+ */
+export async function loadInit(
+  path: string,
+  spec: ModelSpec,
+  seed: number,
+): Promise<{ tensors: TensorMap; init: RunInit }> {
+  const { modelDir, runDir } = await initModelDir(path);
+  const model = await loadModelDir(modelDir, { prefer: 'float32' });
+  try {
+    checkShapes(spec, model.spec, model.tensors, seed);
+  } catch (e) {
+    disposeModel(model);
+    throw e;
+  }
+  return { tensors: model.tensors, init: { from: path, ...(await describeSource(runDir)) } };
+}
