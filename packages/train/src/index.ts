@@ -7,6 +7,7 @@
 export { type CheckpointState, hasCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint';
 export { type Batch, type EvalResult, evaluate, splitBatches } from './evaluate';
 export * from './export';
+export { loadInit, type RunInit } from './init';
 export { type StepResult, TrainableModel, TrainingDivergedError } from './loop';
 export { crossEntropy } from './loss';
 export { learningRate, paperMilestones, type ScheduleName, type ScheduleOptions } from './optim/schedules';
@@ -23,4 +24,5 @@ export {
   type TrainBatches,
   type TrainConfig,
   trainRun,
+  wholeHistory,
 } from './run';
