@@ -39,7 +39,12 @@ async function readHistory(runDir: string): Promise<EpochMetrics[]> {
 /** The provenance of the run a warm start comes from (empty for a bare model directory). */
 async function describeSource(runDir: string | undefined): Promise<Omit<RunInit, 'from'>> {
   if (!runDir) return {};
-  const run = JSON.parse(await readFile(join(runDir, 'run.json'), 'utf8')) as RunJson;
+  let run: RunJson;
+  try {
+    run = JSON.parse(await readFile(join(runDir, 'run.json'), 'utf8')) as RunJson;
+  } catch (e) {
+    throw new UsageError(`--init: cannot read ${join(runDir, 'run.json')}: ${(e as Error).message}`);
+  }
   const history = await readHistory(runDir);
   const last = history[history.length - 1];
   return {
@@ -100,6 +105,7 @@ export async function loadInit(
   seed: number,
 ): Promise<{ tensors: TensorMap; init: RunInit }> {
   const { modelDir, runDir } = await initModelDir(path);
+  const init: RunInit = { from: path, ...(await describeSource(runDir)) };
   const model = await loadModelDir(modelDir, { prefer: 'float32' });
   try {
     checkShapes(spec, model.spec, model.tensors, seed);
@@ -107,5 +113,5 @@ export async function loadInit(
     disposeModel(model);
     throw e;
   }
-  return { tensors: model.tensors, init: { from: path, ...(await describeSource(runDir)) } };
+  return { tensors: model.tensors, init };
 }
