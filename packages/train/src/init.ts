@@ -1,10 +1,17 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { disposeModel, type ModelSpec, type TensorMap, UsageError, type ZooInit } from '@dirac/core';
+import {
+  checkTensors,
+  disposeModel,
+  type ModelSpec,
+  shapesOf,
+  type TensorMap,
+  UsageError,
+  type ZooInit,
+} from '@dirac/core';
 import { exists, loadModelDir } from '@dirac/core/node';
-import { initParams } from '@dirac/models';
-import * as tf from '@tensorflow/tfjs-core';
 import type { EpochMetrics, RunJson } from './run';
+import { readHistory, zooResumes } from './run-log';
 
 /** What a warm start (`--init`) records in run.json: where the weights came from and how they were made. */
 export interface RunInit extends ZooInit {
@@ -28,14 +35,6 @@ async function initModelDir(path: string): Promise<{ modelDir: string; runDir?: 
   );
 }
 
-async function readHistory(runDir: string): Promise<EpochMetrics[]> {
-  const text = await readFile(join(runDir, 'metrics.jsonl'), 'utf8').catch(() => '');
-  return text
-    .split('\n')
-    .filter((l) => l.trim())
-    .map((l) => JSON.parse(l) as EpochMetrics);
-}
-
 /** The provenance of the run a warm start comes from (empty for a bare model directory). */
 async function describeSource(runDir: string | undefined): Promise<Omit<RunInit, 'from'>> {
   if (!runDir) return {};
@@ -53,9 +52,7 @@ async function describeSource(runDir: string | undefined): Promise<Omit<RunInit,
     started: run.created,
     epochs: history.length,
     wallTimeSeconds: last ? Math.round(last.wallTime) : undefined,
-    ...(run.resumes?.length
-      ? { resumes: run.resumes.map(({ at, epoch, step, commit }) => ({ at, epoch, step, commit })) }
-      : {}),
+    ...zooResumes(run.resumes),
     ...(run.init ? { init: withoutHistory(run.init) } : {}),
     history,
   };
@@ -67,31 +64,15 @@ export function withoutHistory(init: RunInit): ZooInit {
   return rest;
 }
 
-function checkShapes(spec: ModelSpec, source: ModelSpec, tensors: TensorMap, seed: number): void {
+function checkFits(spec: ModelSpec, source: ModelSpec, tensors: TensorMap): void {
   if (source.form !== 'training')
     throw new UsageError(
       `--init needs the training form (Dirac parameters and batch-norm); '${source.name}' is ${source.form}: give the run directory it came from`,
     );
-  const fresh = initParams(spec, seed);
   try {
-    const want = Object.keys(fresh).sort();
-    const missing = want.filter((k) => !tensors[k]);
-    const extra = Object.keys(tensors).filter((k) => !fresh[k]);
-    if (missing.length || extra.length)
-      throw new UsageError(
-        `--init: '${source.name}' does not fit ${spec.name}: ${
-          missing.length
-            ? `missing ${missing.slice(0, 3).join(', ')}`
-            : `unexpected ${extra.slice(0, 3).join(', ')}`
-        }${missing.length + extra.length > 3 ? ', …' : ''}`,
-      );
-    for (const k of want) {
-      const [a, b] = [fresh[k]!.shape, tensors[k]!.shape];
-      if (a.join('x') !== b.join('x'))
-        throw new UsageError(`--init: ${k} is [${b}] in '${source.name}' but [${a}] in ${spec.name}`);
-    }
-  } finally {
-    tf.dispose(Object.values(fresh));
+    checkTensors(spec, shapesOf(tensors));
+  } catch (e) {
+    throw new UsageError(`--init: '${source.name}' does not fit ${spec.name}: ${(e as Error).message}`);
   }
 }
 
@@ -102,13 +83,12 @@ function checkShapes(spec: ModelSpec, source: ModelSpec, tensors: TensorMap, see
 export async function loadInit(
   path: string,
   spec: ModelSpec,
-  seed: number,
 ): Promise<{ tensors: TensorMap; init: RunInit }> {
   const { modelDir, runDir } = await initModelDir(path);
   const init: RunInit = { from: path, ...(await describeSource(runDir)) };
   const model = await loadModelDir(modelDir, { prefer: 'float32' });
   try {
-    checkShapes(spec, model.spec, model.tensors, seed);
+    checkFits(spec, model.spec, model.tensors);
   } catch (e) {
     disposeModel(model);
     throw e;

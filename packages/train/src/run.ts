@@ -262,7 +262,7 @@ export async function trainRun(
     }));
   } else {
     await prepareRunDir(runDir);
-    if (config.init) ({ tensors, init } = await loadInit(config.init, spec, config.seed));
+    if (config.init) ({ tensors, init } = await loadInit(config.init, spec));
     else tensors = initParams(spec, config.seed);
     const run: RunJson = {
       config,

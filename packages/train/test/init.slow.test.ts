@@ -14,6 +14,8 @@ const lines = (path: string) =>
     .map((l) => JSON.parse(l) as { epoch: number; testTop1: number });
 
 const tiny = ['--data', cifarArchive, '--epochs', '1', '--train-limit', '256', '--test-limit', '100'];
+const train = (out: string, ...extra: string[]) =>
+  dirac(['train', '--model', 'diracnet-10-0.5', ...tiny, '--out', out, ...extra]);
 
 describe.skipIf(!hasCifar)(
   'dirac train --init: warm start from a finished run (needs ../shared/data)',
@@ -22,34 +24,14 @@ describe.skipIf(!hasCifar)(
     const source = join(dir, 'source');
 
     beforeAll(async () => {
-      const r = await dirac([
-        'train',
-        '--model',
-        'diracnet-10-0.5',
-        ...tiny,
-        '--out',
-        source,
-        '--batch-size',
-        '64',
-      ]);
+      const r = await train(source, '--batch-size', '64');
       expect(r.code, r.stderr).toBe(0);
     }, 300_000);
 
     it('starts from the source weights, records the source run and continues its epochs in curves and the zoo', async () => {
       const run = join(dir, 'warm');
       // lr 0: every trained parameter stays as loaded; only batch-norm's running statistics move
-      const r = await dirac([
-        'train',
-        '--model',
-        'diracnet-10-0.5',
-        ...tiny,
-        '--out',
-        run,
-        '--lr',
-        '0',
-        '--init',
-        source,
-      ]);
+      const r = await train(run, '--lr', '0', '--init', source);
       expect(r.code, r.stderr).toBe(0);
       const [a, b] = await Promise.all([
         loadModelDir(join(source, 'model')),

@@ -18,6 +18,7 @@ import { calibrate } from '../export/calibration';
 import { withoutHistory } from '../init';
 import { evaluateOnnx, importOnnxruntime, openOnnxModel } from '../onnx-eval';
 import { type EpochMetrics, type RunJson, type TrainConfig, wholeHistory } from '../run';
+import { readHistory, zooResumes } from '../run-log';
 import { writeZooIndex } from './index-file';
 
 export interface AddToZooOptions {
@@ -68,8 +69,7 @@ async function readRun(runDir: string): Promise<{ run: RunJson; history: EpochMe
       throw new UsageError(`'${runDir}' is not a run directory (no run.json)`);
     }),
   ) as RunJson;
-  const lines = (await readFile(join(runDir, 'metrics.jsonl'), 'utf8').catch(() => '')).split('\n');
-  const history = lines.filter((l) => l.trim()).map((l) => JSON.parse(l) as EpochMetrics);
+  const history = await readHistory(runDir);
   if (history.length < run.config.epochs || !(await exists(join(runDir, 'folded', 'model.json')))) {
     throw new UsageError(
       `the run in '${runDir}' has not finished (${history.length} of ${run.config.epochs} epochs, folded model ${
@@ -199,9 +199,7 @@ export async function addRunToZoo(runDir: string, options: AddToZooOptions): Pro
     wallTimeSeconds: Math.round(last.wallTime),
     started: run.created,
     finished: (await stat(join(folded, 'model.json'))).mtime.toISOString(),
-    ...(run.resumes?.length
-      ? { resumes: run.resumes.map(({ at, epoch, step, commit }) => ({ at, epoch, step, commit })) }
-      : {}),
+    ...zooResumes(run.resumes),
     ...(run.init ? { init: withoutHistory(run.init) } : {}),
     ...(options.note ? { note: options.note } : {}),
   };
