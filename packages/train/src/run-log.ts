@@ -12,6 +12,11 @@ export async function readHistory(runDir: string): Promise<EpochMetrics[]> {
     .map((l) => JSON.parse(l) as EpochMetrics);
 }
 
+/** Per-epoch metrics as metrics.jsonl: one JSON object per line. */
+export function historyJsonl(history: EpochMetrics[]): string {
+  return `${history.map((m) => JSON.stringify(m)).join('\n')}\n`;
+}
+
 /** run.json's resumes as the zoo records them (without the command line and backend). */
 export function zooResumes(resumes: RunResume[] | undefined): { resumes?: ZooResume[] } {
   return resumes?.length

@@ -26,6 +26,7 @@ import { loadInit, type RunInit } from './init';
 import { TrainableModel } from './loop';
 import { learningRate, type ScheduleName } from './optim/schedules';
 import { curvesSvg, svgToPng } from './plots';
+import { historyJsonl } from './run-log';
 
 /** Everything that defines a training run; stored in run.json and restored on resume. */
 export interface TrainConfig {
@@ -354,10 +355,7 @@ export async function trainRun(
       state.stepInEpoch = 0;
       state.partial = { lossSum: 0, correct: 0, n: 0, seconds: 0 };
       emit({ type: 'checkpoint', path: await checkpoint(runDir, state, model) });
-      await writeFileAtomic(
-        join(runDir, 'metrics.jsonl'),
-        `${state.history.map((m) => JSON.stringify(m)).join('\n')}\n`,
-      );
+      await writeFileAtomic(join(runDir, 'metrics.jsonl'), historyJsonl(state.history));
       await writeCurves(runDir, wholeHistory(state.history, init));
       emit({ type: 'epoch', metrics });
     }

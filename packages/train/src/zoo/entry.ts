@@ -18,7 +18,7 @@ import { calibrate } from '../export/calibration';
 import { withoutHistory } from '../init';
 import { evaluateOnnx, importOnnxruntime, openOnnxModel } from '../onnx-eval';
 import { type EpochMetrics, type RunJson, type TrainConfig, wholeHistory } from '../run';
-import { readHistory, zooResumes } from '../run-log';
+import { historyJsonl, readHistory, zooResumes } from '../run-log';
 import { writeZooIndex } from './index-file';
 
 export interface AddToZooOptions {
@@ -209,8 +209,7 @@ export async function addRunToZoo(runDir: string, options: AddToZooOptions): Pro
     provenance,
     ...(int8 ? { quantization: { int8: int8.table } } : {}),
   };
-  const log = wholeHistory(history, run.init).map((m) => JSON.stringify(m));
-  await writeEntry(runDir, entryDir, spec, `${log.join('\n')}\n`);
+  await writeEntry(runDir, entryDir, spec, historyJsonl(wholeHistory(history, run.init)));
   await writeZooIndex(options.zooDir, { listUpstream: true });
   return spec;
 }
