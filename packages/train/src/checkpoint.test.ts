@@ -67,7 +67,25 @@ describe('curves', () => {
       ],
     );
     expect(svg).toContain('<polyline');
+    expect(svg).not.toContain('stroke-dasharray');
     const png = svgToPng(svg);
     expect(Array.from(png.subarray(1, 4))).toEqual([0x50, 0x4e, 0x47]);
+  });
+
+  it('marks warm restarts on both panels and keeps the legend above the plot area', () => {
+    const line = (label: string, y0: number) => ({
+      label,
+      color: '#00f',
+      points: [1, 2, 3, 4].map((x) => [x, y0 + x] as [number, number]),
+    });
+    const svg = curvesSvg([line('train', 1)], [line('test', 50)], [{ x: 2, label: 'restart' }]);
+    const dashed = [...svg.matchAll(/<line x1="([\d.]+)" x2="([\d.]+)"[^>]*stroke-dasharray/g)];
+    expect(dashed).toHaveLength(2);
+    for (const [, a, b] of dashed) expect(a).toBe(b);
+    expect(svg.match(/>restart</g)).toHaveLength(2);
+    const legendYs = [...svg.matchAll(/<text x="[\d.]+" y="([\d.]+)" font-size="11">(train|test)</g)].map(
+      (m) => Number(m[1]),
+    );
+    expect(legendYs).toEqual([18, 18]);
   });
 });

@@ -12,7 +12,7 @@ export { type StepResult, TrainableModel, TrainingDivergedError } from './loop';
 export { crossEntropy } from './loss';
 export { learningRate, paperMilestones, type ScheduleName, type ScheduleOptions } from './optim/schedules';
 export { decays, Sgd, type SgdOptions } from './optim/sgd';
-export { curvesSvg, type Series, svgToPng } from './plots';
+export { curvesSvg, type Mark, type Series, svgToPng } from './plots';
 export {
   DEFAULT_CONFIG,
   type EpochMetrics,
@@ -24,5 +24,5 @@ export {
   type TrainBatches,
   type TrainConfig,
   trainRun,
-  wholeHistory,
 } from './run';
+export { wholeHistory } from './run-log';

@@ -11,11 +11,11 @@ import {
 } from '@dirac/core';
 import { exists, loadModelDir } from '@dirac/core/node';
 import type { EpochMetrics, RunJson } from './run';
-import { readHistory, zooResumes } from './run-log';
+import { readHistory, wholeHistory, zooResumes } from './run-log';
 
 /** What a warm start (`--init`) records in run.json: where the weights came from and how they were made. */
 export interface RunInit extends ZooInit {
-  /** The source run's per-epoch metrics, so that curves show the whole training. */
+  /** The per-epoch metrics of the source run and of the runs it was warm-started from, so that curves show the whole training. */
   history?: EpochMetrics[];
 }
 
@@ -44,17 +44,17 @@ async function describeSource(runDir: string | undefined): Promise<Omit<RunInit,
   } catch (e) {
     throw new UsageError(`--init: cannot read ${join(runDir, 'run.json')}: ${(e as Error).message}`);
   }
-  const history = await readHistory(runDir);
-  const last = history[history.length - 1];
+  const own = await readHistory(runDir);
+  const last = own[own.length - 1];
   return {
     command: run.command,
     commit: run.commit,
     started: run.created,
-    epochs: history.length,
+    epochs: own.length,
     wallTimeSeconds: last ? Math.round(last.wallTime) : undefined,
     ...zooResumes(run.resumes),
     ...(run.init ? { init: withoutHistory(run.init) } : {}),
-    history,
+    history: wholeHistory(own, run.init),
   };
 }
 

@@ -7,6 +7,12 @@ export interface Series {
   points: [number, number][];
 }
 
+/** A labelled vertical line at an x (epoch) value. */
+export interface Mark {
+  x: number;
+  label: string;
+}
+
 const W = 420;
 const H = 260;
 const M = { l: 52, r: 12, t: 28, b: 40 };
@@ -20,7 +26,7 @@ function ticks(lo: number, hi: number, n = 5): number[] {
   return out;
 }
 
-function panel(title: string, series: Series[], ox: number, yLabel: string): string {
+function panel(title: string, series: Series[], ox: number, yLabel: string, marks: Mark[]): string {
   const all = series.flatMap((s) => s.points).filter(([, y]) => Number.isFinite(y));
   if (all.length === 0) return '';
   const xs = all.map(([x]) => x);
@@ -46,6 +52,13 @@ function panel(title: string, series: Series[], ox: number, yLabel: string): str
   parts.push(
     `<rect x="${px(x0)}" y="${M.t}" width="${px(x1) - px(x0)}" height="${H - M.t - M.b}" fill="none" stroke="#888"/>`,
   );
+  for (const m of marks.filter((m) => m.x > x0 && m.x < x1)) {
+    // the label goes left of a line near the right edge, where it would be cut off
+    const [dx, anchor] = (m.x - x0) / (x1 - x0) > 0.85 ? [-3, 'end'] : [3, 'start'];
+    parts.push(
+      `<line x1="${px(m.x)}" x2="${px(m.x)}" y1="${M.t}" y2="${H - M.b}" stroke="#777" stroke-dasharray="4 3"/><text x="${px(m.x) + dx}" y="${H - M.b - 5}" text-anchor="${anchor}" font-size="10" fill="#555">${m.label}</text>`,
+    );
+  }
   series.forEach((s, i) => {
     const pts = s.points.filter(([, y]) => Number.isFinite(y));
     if (pts.length)
@@ -54,21 +67,25 @@ function panel(title: string, series: Series[], ox: number, yLabel: string): str
       );
     if (pts.length === 1)
       parts.push(`<circle cx="${px(pts[0]![0])}" cy="${py(pts[0]![1])}" r="3" fill="${s.color}"/>`);
-    const ly = M.t + 14 + 16 * i;
+    // in the top margin, right of the title, so that it never covers a line
+    const lx = ox + W - M.r - 60 * (series.length - i);
     parts.push(
-      `<line x1="${ox + W - 120}" x2="${ox + W - 100}" y1="${ly - 4}" y2="${ly - 4}" stroke="${s.color}" stroke-width="2"/><text x="${ox + W - 96}" y="${ly}" font-size="11">${s.label}</text>`,
+      `<line x1="${lx}" x2="${lx + 16}" y1="14" y2="14" stroke="${s.color}" stroke-width="2"/><text x="${lx + 20}" y="18" font-size="11">${s.label}</text>`,
     );
   });
   return parts.join('\n');
 }
 
-/** Training curves as a standalone SVG: loss on the left, accuracy on the right. */
-export function curvesSvg(loss: Series[], accuracy: Series[]): string {
+/**
+ * Training curves as a standalone SVG: loss on the left, accuracy on the right, with `marks` (e.g. warm
+ * restarts) as dashed vertical lines on both.
+ */
+export function curvesSvg(loss: Series[], accuracy: Series[], marks: Mark[] = []): string {
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${2 * W}" height="${H}" viewBox="0 0 ${2 * W} ${H}" font-family="DejaVu Sans, Arial, sans-serif">`,
     `<rect width="100%" height="100%" fill="white"/>`,
-    panel('Loss', loss, 0, 'cross-entropy'),
-    panel('Accuracy', accuracy, W, 'top-1 (%)'),
+    panel('Loss', loss, 0, 'cross-entropy', marks),
+    panel('Accuracy', accuracy, W, 'top-1 (%)', marks),
     '</svg>',
   ].join('\n');
 }

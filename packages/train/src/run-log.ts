@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ZooResume } from '@dirac/core';
+import type { ZooInit, ZooResume } from '@dirac/core';
+import type { RunInit } from './init';
 import type { EpochMetrics, RunResume } from './run';
 
 /** A run directory's metrics.jsonl (empty before its first epoch ends). */
@@ -22,4 +23,25 @@ export function zooResumes(resumes: RunResume[] | undefined): { resumes?: ZooRes
   return resumes?.length
     ? { resumes: resumes.map(({ at, epoch, step, commit }) => ({ at, epoch, step, commit })) }
     : {};
+}
+
+/**
+ * The run's epochs after those of the runs it was warm-started from (`--init`, followed back to the first
+ * run), numbered on from them.
+ */
+export function wholeHistory(history: EpochMetrics[], init?: RunInit): EpochMetrics[] {
+  const before = init?.history ?? [];
+  const offset = before.length ? before[before.length - 1]!.epoch : 0;
+  return [...before, ...history.map((m) => ({ ...m, epoch: m.epoch + offset }))];
+}
+
+/** The epochs after which a warm restart began, earliest first (none for a run without `--init`). */
+export function restartEpochs(init?: RunInit): number[] {
+  let end = init?.history?.[init.history.length - 1]?.epoch;
+  const out: number[] = [];
+  for (let source: ZooInit | undefined = init; source && end !== undefined && end > 0; source = source.init) {
+    out.unshift(end);
+    end = source.init && source.epochs !== undefined ? end - source.epochs : undefined;
+  }
+  return out;
 }

@@ -26,7 +26,7 @@ import { loadInit, type RunInit } from './init';
 import { TrainableModel } from './loop';
 import { learningRate, type ScheduleName } from './optim/schedules';
 import { curvesSvg, svgToPng } from './plots';
-import { historyJsonl } from './run-log';
+import { historyJsonl, restartEpochs, wholeHistory } from './run-log';
 
 /** Everything that defines a training run; stored in run.json and restored on resume. */
 export interface TrainConfig {
@@ -191,14 +191,7 @@ async function recordResume(runDir: string, resume: RunResume): Promise<RunJson>
   return run;
 }
 
-/** The run's epochs after those of the run it was warm-started from, numbered on from them. */
-export function wholeHistory(history: EpochMetrics[], init?: RunInit): EpochMetrics[] {
-  const before = init?.history ?? [];
-  const offset = before.length ? before[before.length - 1]!.epoch : 0;
-  return [...before, ...history.map((m) => ({ ...m, epoch: m.epoch + offset }))];
-}
-
-async function writeCurves(runDir: string, history: EpochMetrics[]): Promise<void> {
+async function writeCurves(runDir: string, history: EpochMetrics[], init?: RunInit): Promise<void> {
   const pts = (f: (m: EpochMetrics) => number) => history.map((m) => [m.epoch, f(m)] as [number, number]);
   const svg = curvesSvg(
     [
@@ -209,6 +202,7 @@ async function writeCurves(runDir: string, history: EpochMetrics[]): Promise<voi
       { label: 'train', color: '#1f77b4', points: pts((m) => 100 * m.trainTop1) },
       { label: 'test', color: '#d62728', points: pts((m) => 100 * m.testTop1) },
     ],
+    restartEpochs(init).map((x) => ({ x, label: 'restart' })),
   );
   await writeFileAtomic(join(runDir, 'curves.svg'), svg);
   await writeFileAtomic(join(runDir, 'curves.png'), svgToPng(svg));
@@ -356,7 +350,7 @@ export async function trainRun(
       state.partial = { lossSum: 0, correct: 0, n: 0, seconds: 0 };
       emit({ type: 'checkpoint', path: await checkpoint(runDir, state, model) });
       await writeFileAtomic(join(runDir, 'metrics.jsonl'), historyJsonl(state.history));
-      await writeCurves(runDir, wholeHistory(state.history, init));
+      await writeCurves(runDir, wholeHistory(state.history, init), init);
       emit({ type: 'epoch', metrics });
     }
     await finish(runDir, spec, model, emit);

@@ -80,6 +80,19 @@ describe.skipIf(!hasCifar)(
       expect(log[0]!.testTop1).toBe(lines(join(source, 'metrics.jsonl'))[0]!.testTop1);
     }, 600_000);
 
+    it('keeps every earlier cycle when warm-starting from a warm-started run, and marks each restart', async () => {
+      const warm = join(dir, 'warm');
+      const third = join(dir, 'third');
+      const r = await train(third, '--lr', '0', '--init', warm);
+      expect(r.code, r.stderr).toBe(0);
+      const json = JSON.parse(readFileSync(join(third, 'run.json'), 'utf8'));
+      expect(json.init).toMatchObject({ from: warm, epochs: 1, init: { from: source, epochs: 1 } });
+      expect(json.init.history.map((m: { epoch: number }) => m.epoch)).toEqual([1, 2]);
+      expect(json.init.history[0].testTop1).toBe(lines(join(source, 'metrics.jsonl'))[0]!.testTop1);
+      const svg = readFileSync(join(third, 'curves.svg'), 'utf8');
+      expect(svg.match(/>restart</g)).toHaveLength(4); // after epochs 1 and 2, on both panels
+    }, 600_000);
+
     it.each([
       [['--init', 'nowhere'], /--init: 'nowhere' is neither a run directory/],
       [['--init', 'SOURCE/folded'], /--init needs the training form .* is folded/],

@@ -17,8 +17,8 @@ import { type EvalResult, evaluate } from '../evaluate';
 import { calibrate } from '../export/calibration';
 import { withoutHistory } from '../init';
 import { evaluateOnnx, importOnnxruntime, openOnnxModel } from '../onnx-eval';
-import { type EpochMetrics, type RunJson, type TrainConfig, wholeHistory } from '../run';
-import { historyJsonl, readHistory, zooResumes } from '../run-log';
+import type { EpochMetrics, RunJson, TrainConfig } from '../run';
+import { historyJsonl, readHistory, wholeHistory, zooResumes } from '../run-log';
 import { writeZooIndex } from './index-file';
 
 export interface AddToZooOptions {
