@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   checkTensors,
@@ -10,8 +9,8 @@ import {
   type ZooInit,
 } from '@dirac/core';
 import { exists, loadModelDir } from '@dirac/core/node';
-import type { EpochMetrics, RunJson } from './run';
-import { readHistory, wholeHistory, zooResumes } from './run-log';
+import type { EpochMetrics } from './run';
+import { readHistory, readRunJson, wholeHistory, zooResumes } from './run-log';
 
 /** What a warm start (`--init`) records in run.json: where the weights came from and how they were made. */
 export interface RunInit extends ZooInit {
@@ -38,12 +37,9 @@ async function initModelDir(path: string): Promise<{ modelDir: string; runDir?: 
 /** The provenance of the run a warm start comes from (empty for a bare model directory). */
 async function describeSource(runDir: string | undefined): Promise<Omit<RunInit, 'from'>> {
   if (!runDir) return {};
-  let run: RunJson;
-  try {
-    run = JSON.parse(await readFile(join(runDir, 'run.json'), 'utf8')) as RunJson;
-  } catch (e) {
-    throw new UsageError(`--init: cannot read ${join(runDir, 'run.json')}: ${(e as Error).message}`);
-  }
+  const run = await readRunJson(runDir).catch((e: Error) => {
+    throw new UsageError(`--init: ${e.message}`);
+  });
   const own = await readHistory(runDir);
   const last = own[own.length - 1];
   return {

@@ -1,7 +1,11 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { UsageError } from '@dirac/core';
 import { describe, expect, it } from 'vitest';
 import type { RunInit } from './init';
 import type { EpochMetrics } from './run';
-import { restartEpochs, wholeHistory } from './run-log';
+import { readRunJson, restartEpochs, wholeHistory } from './run-log';
 
 const epochs = (n: number, top1 = 0.5): EpochMetrics[] =>
   Array.from({ length: n }, (_, i) => ({
@@ -41,5 +45,18 @@ describe('run log', () => {
     expect(restartEpochs(second)).toEqual([4, 7]);
     // a bare model directory as the source: no history, so nothing to mark
     expect(restartEpochs({ from: 'model/' })).toEqual([]);
+  });
+
+  it('reads run.json, refusing a missing or damaged one with a line that names it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'run-json-'));
+    await expect(readRunJson(dir, 'nothing to resume')).rejects.toThrow(
+      new UsageError(`'${dir}' is not a run directory (no run.json); nothing to resume`),
+    );
+    writeFileSync(join(dir, 'run.json'), '{"config": {"model": "diracnet-10-1", "epo');
+    await expect(readRunJson(dir)).rejects.toThrow(/run\.json' is damaged: .*JSON/);
+    writeFileSync(join(dir, 'run.json'), '{"spec": "diracnet-10-1"}');
+    await expect(readRunJson(dir)).rejects.toThrow(/is damaged: it has no training config/);
+    writeFileSync(join(dir, 'run.json'), '{"config": {"model": "diracnet-10-1", "epochs": 2}}');
+    await expect(readRunJson(dir)).resolves.toMatchObject({ config: { model: 'diracnet-10-1', epochs: 2 } });
   });
 });

@@ -1,8 +1,31 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ZooInit, ZooResume } from '@dirac/core';
+import { UsageError, type ZooInit, type ZooResume } from '@dirac/core';
 import type { RunInit } from './init';
-import type { EpochMetrics, RunResume } from './run';
+import type { EpochMetrics, RunJson, RunResume } from './run';
+
+/**
+ * A run directory's run.json. A missing file is "not a run directory" followed by `hint` (what the command
+ * could not do); a damaged one names the file and what is wrong with it.
+ */
+export async function readRunJson(runDir: string, hint?: string): Promise<RunJson> {
+  const path = join(runDir, 'run.json');
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch {
+    throw new UsageError(`'${runDir}' is not a run directory (no run.json)${hint ? `; ${hint}` : ''}`);
+  }
+  let run: RunJson;
+  try {
+    run = JSON.parse(text) as RunJson;
+  } catch (e) {
+    throw new UsageError(`'${path}' is damaged: ${(e as Error).message}`);
+  }
+  if (typeof run?.config?.model !== 'string' || typeof run.config.epochs !== 'number')
+    throw new UsageError(`'${path}' is damaged: it has no training config (config.model, config.epochs)`);
+  return run;
+}
 
 /** A run directory's metrics.jsonl (empty before its first epoch ends). */
 export async function readHistory(runDir: string): Promise<EpochMetrics[]> {

@@ -1,4 +1,4 @@
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   type BackendInfo,
@@ -10,7 +10,7 @@ import {
   verifyFold,
   type ZooResume,
 } from '@dirac/core';
-import { exists, saveModelDir, writeFileAtomic } from '@dirac/core/node';
+import { saveModelDir, writeFileAtomic } from '@dirac/core/node';
 import { buildModel, initParams } from '@dirac/models';
 import * as tf from '@tensorflow/tfjs-core';
 import {
@@ -26,7 +26,7 @@ import { loadInit, type RunInit } from './init';
 import { TrainableModel } from './loop';
 import { learningRate, type ScheduleName } from './optim/schedules';
 import { curvesSvg, svgToPng } from './plots';
-import { historyJsonl, restartEpochs, wholeHistory } from './run-log';
+import { historyJsonl, readRunJson, restartEpochs, wholeHistory } from './run-log';
 
 /** Everything that defines a training run; stored in run.json and restored on resume. */
 export interface TrainConfig {
@@ -170,10 +170,7 @@ export interface RunJson {
 
 /** Reads the config of an existing run directory (for --resume). */
 export async function readRunConfig(runDir: string): Promise<TrainConfig> {
-  const path = join(runDir, 'run.json');
-  if (!(await exists(path)))
-    throw new UsageError(`'${runDir}' is not a run directory (no run.json); nothing to resume`);
-  return (JSON.parse(await readFile(path, 'utf8')) as RunJson).config;
+  return (await readRunJson(runDir, 'nothing to resume')).config;
 }
 
 /** One `--resume` of a run, appended to run.json's `resumes` so that provenance covers every session. */
@@ -184,10 +181,9 @@ export interface RunResume extends ZooResume {
 
 /** Appends a resume to run.json and returns the run's record. */
 async function recordResume(runDir: string, resume: RunResume): Promise<RunJson> {
-  const path = join(runDir, 'run.json');
-  const run = JSON.parse(await readFile(path, 'utf8')) as RunJson;
+  const run = await readRunJson(runDir, 'nothing to resume');
   run.resumes = [...(run.resumes ?? []), resume];
-  await writeFileAtomic(path, `${JSON.stringify(run, null, 2)}\n`);
+  await writeFileAtomic(join(runDir, 'run.json'), `${JSON.stringify(run, null, 2)}\n`);
   return run;
 }
 

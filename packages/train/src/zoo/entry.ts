@@ -1,4 +1,4 @@
-import { copyFile, mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { copyFile, mkdir, rename, rm, stat } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import { basename, join } from 'node:path';
 import {
@@ -18,7 +18,7 @@ import { calibrate } from '../export/calibration';
 import { withoutHistory } from '../init';
 import { evaluateOnnx, importOnnxruntime, openOnnxModel } from '../onnx-eval';
 import type { EpochMetrics, RunJson, TrainConfig } from '../run';
-import { historyJsonl, readHistory, wholeHistory, zooResumes } from '../run-log';
+import { historyJsonl, readHistory, readRunJson, wholeHistory, zooResumes } from '../run-log';
 import { writeZooIndex } from './index-file';
 
 export interface AddToZooOptions {
@@ -64,11 +64,7 @@ export function trainCommand(c: TrainConfig, runDir: string): string {
 }
 
 async function readRun(runDir: string): Promise<{ run: RunJson; history: EpochMetrics[] }> {
-  const run = JSON.parse(
-    await readFile(join(runDir, 'run.json'), 'utf8').catch(() => {
-      throw new UsageError(`'${runDir}' is not a run directory (no run.json)`);
-    }),
-  ) as RunJson;
+  const run = await readRunJson(runDir, 'nothing to add');
   const history = await readHistory(runDir);
   if (history.length < run.config.epochs || !(await exists(join(runDir, 'folded', 'model.json')))) {
     throw new UsageError(
