@@ -28,4 +28,4 @@ export { registerWasmConvGradKernels } from './kernels/wasm-conv-grad';
 export { configureWasmSimdKernels, type WasmSimdKernelSwitches } from './kernels/wasm-heap';
 export { checkTensors, expectedTensorShapes, shapesOf } from './spec-tensors';
 export type * from './types';
-export { checkZooIndex, findZooEntry } from './zoo';
+export { checkZooIndex, findZooEntry, looksLikeZooName, ZOO_URL } from './zoo';

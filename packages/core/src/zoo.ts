@@ -1,5 +1,17 @@
+import { version } from '../package.json';
 import { DataError, UsageError } from './errors';
 import type { ZooEntry, ZooIndex } from './types';
+
+/**
+ * The index of the @dirac/zoo released with this version (the packages publish together), on jsDelivr's npm
+ * CDN: where browsers, and Node without @dirac/zoo installed, look zoo names up by default.
+ */
+export const ZOO_URL = `https://cdn.jsdelivr.net/npm/@dirac/zoo@${version}/index.json`;
+
+/** Whether a string is shaped like a zoo name ('cifar10/diracnet-34-1'): a dataset, a slash, a model. */
+export function looksLikeZooName(s: string): boolean {
+  return /^[a-z0-9][\w.-]*\/[\w.-]+$/i.test(s) && !/\.json$/i.test(s);
+}
 
 /** Checks that parsed JSON is a zoo index; `where` names it in errors. */
 export function checkZooIndex(json: unknown, where: string): ZooIndex {

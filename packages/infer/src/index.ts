@@ -12,7 +12,7 @@
  *
  * @packageDocumentation
  */
-import { BackendError } from '@dirac/core';
+import { BackendError, ZOO_URL } from '@dirac/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { createClassifier } from './build';
 import type { DiracClassifier } from './classifier';
@@ -32,6 +32,7 @@ export {
   ShapeError,
   SpecError,
   UsageError,
+  ZOO_URL,
 } from '@dirac/core';
 export { type CreateClassifierOptions, createClassifier } from './build';
 export {
@@ -109,8 +110,9 @@ export interface BrowserLoadOptions extends LoadOptions {
 
 /**
  * Loads a folded DiracNet and warms it up. `source` is the URL of a model directory (or of its
- * model.json; relative URLs resolve against the page), a zoo name (with the `zooIndex` option), or
- * `{ spec, weights }` bytes. Every weights file is checked against the sha256 in model.json.
+ * model.json; relative URLs resolve against the page), a zoo name (looked up in the published zoo on
+ * jsDelivr, {@link ZOO_URL}, or in the `zooIndex` option), or `{ spec, weights }` bytes.
+ * Every weights file is checked against the sha256 in model.json.
  *
  * @throws TrainingFormError, IntegrityError, DownloadError, SafetensorsError, ShapeError, SpecError,
  *   MissingTensorError, BackendError (all subclasses of DiracError, with messages that say what to do)
@@ -134,6 +136,7 @@ export async function load(
   await tf.ready();
   const resolved = await resolveModel(source, options, {
     baseUrl: (globalThis as { location?: { href: string } }).location?.href,
+    remoteZooIndex: ZOO_URL,
   });
   return createClassifier<ImageInput>(resolved, {
     backend: tf.getBackend(),

@@ -6,6 +6,7 @@
 import {
   checkSpec,
   DataError,
+  looksLikeZooName,
   findZooEntry as lookUpEntry,
   type ModelSpec,
   sha256HexAsync,
@@ -74,9 +75,11 @@ export interface LoadOptions {
   onProgress?: (info: ProgressInfo) => void;
   /**
    * The zoo index to look names up in: its URL or path, or the index itself (then entry paths resolve
-   * against `zooBase`). Node falls back to `zoo/index.json` of the package or repository when present.
+   * against `zooBase`). Node falls back to `zoo/index.json` of the package or repository when present;
+   * browsers to the published @dirac/zoo of this release on jsDelivr, for names shaped like
+   * `dataset/model` (a name it does not list is then tried as a relative URL). `false`: no zoo lookup.
    */
-  zooIndex?: string | URL | ZooIndex;
+  zooIndex?: string | URL | ZooIndex | false;
   /** Base URL or directory of the zoo when `zooIndex` is given as an object. */
   zooBase?: string;
   /** The fetch function to download with (default: the global fetch). */
@@ -111,6 +114,11 @@ export interface LoaderHost {
    * repository's, the installed @dirac/zoo, the user's converted models).
    */
   zooIndexes?(): Promise<string[]>;
+  /**
+   * A zoo index URL consulted after those, only for strings shaped like zoo names, whose failure to load
+   * means "not found there" (browsers: the published zoo on a CDN).
+   */
+  remoteZooIndex?: string;
   /** Base URL for relative URLs (browsers: the page's or worker's location). */
   baseUrl?: string;
   /** Whether to work from the cache only. */
@@ -195,6 +203,8 @@ interface Ctx {
   host: LoaderHost;
   name: string;
   emit: (info: Omit<ProgressInfo, 'name'>) => void;
+  /** Why the remote zoo index could not be consulted, for the message if nothing else works. */
+  remoteZooError?: string;
 }
 
 function urlLocation(u: string, host: LoaderHost): Location {
@@ -400,6 +410,7 @@ function childLocation(ctx: Ctx, base: Location, path: string): Location {
 
 async function zooIndexes(ctx: Ctx): Promise<{ index: ZooIndex; base: Location }[]> {
   const opt = ctx.options.zooIndex;
+  if (opt === false) return [];
   if (opt && typeof opt === 'object' && !(opt instanceof URL)) {
     const baseStr = ctx.options.zooBase;
     if (!baseStr)
@@ -411,7 +422,15 @@ async function zooIndexes(ctx: Ctx): Promise<{ index: ZooIndex; base: Location }
     return [{ index: opt, base }];
   }
   const wheres = opt ? [String(opt)] : ((await ctx.host.zooIndexes?.()) ?? []);
-  return Promise.all(wheres.map((w) => readZooIndex(ctx, w)));
+  const found = await Promise.all(wheres.map((w) => readZooIndex(ctx, w)));
+  const remote = ctx.host.remoteZooIndex;
+  if (opt || !remote || !looksLikeZooName(ctx.name)) return found;
+  try {
+    return [...found, await readZooIndex(ctx, remote)];
+  } catch (e) {
+    ctx.remoteZooError = `the zoo index ${remote} could not be read (${(e as Error).message})`;
+    return found;
+  }
 }
 
 /** The first index listing `name` with files; an entry listed without files must be imported first. */
@@ -445,6 +464,27 @@ async function findZooEntry(
  * @throws TrainingFormError for training-form models, IntegrityError for size/sha256 mismatches,
  *   DownloadError for network failures, DataError for unreadable files, UsageError for unknown sources
  */
+/** A browser's last resort for a string: a model directory URL relative to the page. */
+async function loadRelativeUrl(ctx: Ctx, s: string): Promise<ResolvedModel> {
+  try {
+    return await loadFromLocation(ctx, urlLocation(s, ctx.host), new Map());
+  } catch (e) {
+    if (
+      !(e instanceof DownloadError) ||
+      !looksLikeZooName(s) ||
+      !ctx.host.remoteZooIndex ||
+      ctx.options.zooIndex
+    )
+      throw e;
+    const zoo = ctx.remoteZooError ?? `the published zoo (${ctx.host.remoteZooIndex}) does not list it`;
+    throw new DownloadError(
+      e.url,
+      `'${s}' is neither in the zoo nor a model directory here: ${zoo}; ${e.message}`,
+      { status: e.status, cause: e },
+    );
+  }
+}
+
 export async function resolveModel(
   source: ModelSource,
   options: LoadOptions = {},
@@ -494,7 +534,7 @@ export async function resolveModel(
   }
   const zoo = await findZooEntry(ctx, s);
   if (zoo) return loadFromLocation(ctx, zoo.loc, zoo.expected);
-  if (!host.readFile) return loadFromLocation(ctx, urlLocation(s, host), new Map());
+  if (!host.readFile) return loadRelativeUrl(ctx, s);
   throw new UsageError(
     `'${s}' is neither a model directory, an http(s) URL, nor a name in the zoo index${options.zooIndex ? '' : ' (none found; pass the zooIndex option)'}`,
   );

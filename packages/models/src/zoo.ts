@@ -7,10 +7,10 @@ import {
   type ModelSpec,
   sha256HexAsync,
   UsageError,
+  ZOO_URL,
   type ZooEntry,
   type ZooUpstream,
 } from '@dirac/core';
-import { version } from '../package.json';
 
 /** Upstream's folded ImageNet weights (szagoruyko/diracnets README), converted by `dirac zoo import`. */
 export const UPSTREAM_IMAGENET: Record<'diracnet-18' | 'diracnet-34', ZooUpstream> = {
@@ -26,8 +26,7 @@ export const UPSTREAM_IMAGENET: Record<'diracnet-18' | 'diracnet-34', ZooUpstrea
   },
 };
 
-/** The published zoo of this version, for browsers and for Node without @dirac/zoo installed. */
-export const ZOO_URL = `https://cdn.jsdelivr.net/npm/@dirac/zoo@${version}/index.json`;
+export { ZOO_URL };
 
 export interface LoadPretrainedOptions {
   /**
