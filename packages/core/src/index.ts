@@ -25,7 +25,11 @@ export { sha256HexAsync } from './io/digest';
 export * from './io/model-bytes';
 export * from './io/safetensors';
 export { registerWasmConvGradKernels } from './kernels/wasm-conv-grad';
-export { configureWasmSimdKernels, type WasmSimdKernelSwitches } from './kernels/wasm-heap';
+export {
+  configureWasmSimdKernels,
+  type WasmSimdKernelSwitches,
+  wasmSimdKernelsAvailable,
+} from './kernels/wasm-heap';
 export { checkTensors, expectedTensorShapes, shapesOf } from './spec-tensors';
 export type * from './types';
 export { checkZooIndex, findZooEntry, looksLikeZooName, ZOO_URL } from './zoo';

@@ -14,7 +14,7 @@ import * as esbuild from 'esbuild';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { browserBuildOptions } from '../../../examples/browser/build.mjs';
-import { haveChromium, launchChromium, pageWithLogs } from './chromium';
+import { haveChromium, launchChromium, pageWithLogs } from '../../../test-support/chromium';
 import { CIFAR_LABELS, makeModel, removeDir, saveTempModel, serveDir } from './helpers';
 
 const repo = resolve(__dirname, '..', '..', '..');

@@ -10,7 +10,7 @@ import { load, type Prediction } from '@dirac/infer/node';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BrowserBuildInfo, buildBrowserExample } from '../../../examples/browser/build.mjs';
-import { haveChromium, launchChromium, pageWithLogs } from './chromium';
+import { haveChromium, launchChromium, pageWithLogs } from '../../../test-support/chromium';
 import {
   CIFAR_LABELS,
   encode,

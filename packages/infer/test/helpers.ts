@@ -1,10 +1,8 @@
 /** Test fixtures made at test time: small folded models saved as directories, synthetic images, a server. */
 
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { extname, join, normalize, resolve } from 'node:path';
+import { join } from 'node:path';
 import { disposeModel, fold, type Model, type ModelSpec } from '@dirac/core';
 import { saveModelDir } from '@dirac/core/node';
 import { buildModel, CIFAR10_CLASSES, initParams } from '@dirac/models';
@@ -99,63 +97,4 @@ export async function encode(
   return format === 'png' ? img.png().toBuffer() : img.jpeg({ quality: 92 }).toBuffer();
 }
 
-const MIME: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.mjs': 'text/javascript; charset=utf-8',
-  '.map': 'application/json',
-  '.json': 'application/json',
-  '.wasm': 'application/wasm',
-  '.png': 'image/png',
-  '.jpg': 'image/jpeg',
-};
-
-/**
- * A static file server on 127.0.0.1 (random port) over `root`, with extra folders mounted at URL prefixes
- * (e.g. `{ '/__test__/': dir }`), counting requests per path.
- */
-export async function serveDir(
-  root: string,
-  mounts: Record<string, string> = {},
-): Promise<{
-  url: string;
-  server: Server;
-  requests: Map<string, number>;
-  close: () => Promise<void>;
-}> {
-  const requests = new Map<string, number>();
-  const server = createServer(async (req, res) => {
-    const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
-    requests.set(path, (requests.get(path) ?? 0) + 1);
-    const mount = Object.keys(mounts).find((m) => path.startsWith(m));
-    const base = resolve(mount ? mounts[mount]! : root);
-    const file = normalize(join(base, mount ? path.slice(mount.length) : path));
-    if (!file.startsWith(base)) {
-      res.writeHead(403).end();
-      return;
-    }
-    try {
-      const body = await readFile(file);
-      res.writeHead(200, {
-        'content-length': body.byteLength,
-        'content-type': MIME[extname(file)] ?? 'application/octet-stream',
-        'cache-control': 'no-store',
-      });
-      res.end(body);
-    } catch {
-      res.writeHead(404).end('not found');
-    }
-  });
-  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    server,
-    requests,
-    close: () =>
-      new Promise<void>((ok) => {
-        server.closeAllConnections();
-        server.close(() => ok());
-      }),
-  };
-}
+export { serveDir } from '../../../test-support/serve-dir';

@@ -143,6 +143,20 @@ export class HeapKernels<E> {
 
 const bound = new WeakMap<object, Map<string, HeapKernels<unknown>>>();
 
+function heapMemory(backend: BackendWasmLike): WebAssembly.Memory | undefined {
+  const memory = backend.wasm.wasmMemory ?? backend.wasm.asm?.memory;
+  return memory instanceof WebAssembly.Memory ? memory : undefined;
+}
+
+/**
+ * Whether our SIMD kernels can run on the active backend: it is tfjs-backend-wasm and its heap is reachable
+ * (otherwise training falls back to tfjs ops, several times slower).
+ */
+export function wasmSimdKernelsAvailable(): boolean {
+  const backend = asWasmBackend(tf.backend());
+  return Boolean(backend && heapMemory(backend));
+}
+
 /**
  * The kernel module `name` bound to the active backend, or undefined when that backend is not
  * tfjs-backend-wasm (or its heap cannot be reached).
@@ -160,8 +174,8 @@ export function heapKernels<E>(
   }
   let kernels = forBackend.get(name);
   if (!kernels) {
-    const memory = backend.wasm.wasmMemory ?? backend.wasm.asm?.memory;
-    if (!(memory instanceof WebAssembly.Memory)) return undefined;
+    const memory = heapMemory(backend);
+    if (!memory) return undefined;
     const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
     kernels = new HeapKernels<unknown>(
       backend,

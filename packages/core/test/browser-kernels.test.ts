@@ -1,0 +1,99 @@
+/**
+ * Our WebAssembly SIMD training kernels in Debian's chromium (playwright-core): on tfjs-backend-wasm in a
+ * page (no cross-origin isolation, so the single-threaded backend and the unshared-memory build of our
+ * kernels), the gradients of a DiracNet's training form match the cpu backend's, with our kernels and
+ * without them, and the kernels really bind to the backend's heap. Skipped when /usr/bin/chromium is absent.
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import * as esbuild from 'esbuild';
+import type { Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { browserBuildOptions } from '../../../examples/browser/build.mjs';
+import { haveChromium, launchChromium, pageWithLogs } from '../../../test-support/chromium';
+import { serveDir } from '../../../test-support/serve-dir';
+
+const repo = resolve(__dirname, '..', '..', '..');
+
+interface Run {
+  backend: string;
+  simdAvailable: boolean;
+  loss: number;
+  grads: Record<string, number[]>;
+  ms: number;
+}
+
+/** Largest |a − b| over a tensor, relative to the largest |b|. */
+function relError(a: number[], b: number[]): number {
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < b.length; i++) {
+    diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
+    scale = Math.max(scale, Math.abs(b[i]!));
+  }
+  return diff / (scale || 1);
+}
+
+describe.skipIf(!haveChromium('browser kernels test'))('SIMD training kernels in chromium', () => {
+  let out: string;
+  let server: Awaited<ReturnType<typeof serveDir>>;
+  let browser: Browser;
+
+  beforeAll(async () => {
+    out = await mkdtemp(join(tmpdir(), 'dirac-kernels-page-'));
+    await esbuild.build(
+      browserBuildOptions({
+        entryPoints: { page: join(__dirname, 'browser-kernels', 'page.ts') },
+        outdir: out,
+        minify: false,
+      }),
+    );
+    await writeFile(
+      join(out, 'index.html'),
+      '<!doctype html><script type="module" src="./page.js"></script>\n',
+    );
+    server = await serveDir(repo, { '/__page__/': out });
+    browser = await launchChromium();
+  }, 120_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+    if (out) await rm(out, { recursive: true, force: true });
+  });
+
+  it('gives the cpu backend gradients of DiracNet-10-1, with and without our kernels', async () => {
+    const { page, logs } = await pageWithLogs(browser);
+    await page.goto(`${server.url}/__page__/index.html?model=diracnet-10-1`);
+    await page.waitForFunction(() => (window as unknown as { __kernels?: unknown }).__kernels, null, {
+      timeout: 150_000,
+    });
+    const r = (await page.evaluate(() => (window as unknown as { __kernels: unknown }).__kernels)) as {
+      status: string;
+      error?: string;
+      crossOriginIsolated: boolean;
+      runs: Run[];
+    };
+    await page.close();
+    expect(r.status, `${r.error ?? ''}\n${logs.join('\n')}`).toBe('done');
+    expect(r.crossOriginIsolated).toBe(false);
+    const [cpu, simd, ops] = r.runs as [Run, Run, Run];
+    expect(cpu.simdAvailable).toBe(false);
+    expect(simd.simdAvailable).toBe(true);
+    console.log(
+      `gradient of diracnet-10-1, batch 8, in chromium: cpu ${cpu.ms.toFixed(0)} ms, wasm with our kernels ${simd.ms.toFixed(0)} ms, wasm tfjs ops only ${ops.ms.toFixed(0)} ms`,
+    );
+    const names = Object.keys(cpu.grads);
+    expect(names.length).toBeGreaterThan(30);
+    for (const run of [simd, ops]) {
+      const worst = Math.max(...names.map((n) => relError(run.grads[n]!, cpu.grads[n]!)));
+      console.log(
+        `${run.backend}: largest gradient difference from cpu ${worst.toExponential(1)} (relative)`,
+      );
+      expect(Math.abs(run.loss - cpu.loss), run.backend).toBeLessThan(1e-4);
+      for (const n of names)
+        expect(relError(run.grads[n]!, cpu.grads[n]!), `${run.backend}: ${n}`).toBeLessThan(5e-4);
+    }
+  }, 200_000);
+});
