@@ -17,11 +17,13 @@ const MIME: Record<string, string> = {
 
 /**
  * A static file server on 127.0.0.1 (random port) over `root`, with extra folders mounted at URL prefixes
- * (e.g. `{ '/__test__/': dir }`), counting requests per path.
+ * (e.g. `{ '/__test__/': dir }`), counting requests per path; `headers` go on every file response (e.g. the
+ * COOP/COEP pair that makes a page cross-origin isolated).
  */
 export async function serveDir(
   root: string,
   mounts: Record<string, string> = {},
+  headers: Record<string, string> = {},
 ): Promise<{
   url: string;
   server: Server;
@@ -45,6 +47,7 @@ export async function serveDir(
         'content-length': body.byteLength,
         'content-type': MIME[extname(file)] ?? 'application/octet-stream',
         'cache-control': 'no-store',
+        ...headers,
       });
       res.end(body);
     } catch {

@@ -1,8 +1,9 @@
 /**
  * Our WebAssembly SIMD training kernels in Debian's chromium (playwright-core): on tfjs-backend-wasm in a
- * page (no cross-origin isolation, so the single-threaded backend and the unshared-memory build of our
- * kernels), the gradients of a DiracNet's training form match the cpu backend's, with our kernels and
- * without them, and the kernels really bind to the backend's heap. Skipped when /usr/bin/chromium is absent.
+ * page, the gradients of a DiracNet's training form match the cpu backend's, with our kernels and without
+ * them, and the kernels really bind to the backend's heap: in a plain page (single-threaded backend, our
+ * kernels' unshared-memory build) and in a cross-origin isolated one (threaded backend on a
+ * SharedArrayBuffer heap, the shared-memory build). Skipped when /usr/bin/chromium is absent.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -38,6 +39,7 @@ function relError(a: number[], b: number[]): number {
 describe.skipIf(!haveChromium('browser kernels test'))('SIMD training kernels in chromium', () => {
   let out: string;
   let server: Awaited<ReturnType<typeof serveDir>>;
+  let isolated: Awaited<ReturnType<typeof serveDir>>;
   let browser: Browser;
 
   beforeAll(async () => {
@@ -54,18 +56,24 @@ describe.skipIf(!haveChromium('browser kernels test'))('SIMD training kernels in
       '<!doctype html><script type="module" src="./page.js"></script>\n',
     );
     server = await serveDir(repo, { '/__page__/': out });
+    isolated = await serveDir(
+      repo,
+      { '/__page__/': out },
+      { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' },
+    );
     browser = await launchChromium();
   }, 120_000);
 
   afterAll(async () => {
     await browser?.close();
     await server?.close();
+    await isolated?.close();
     if (out) await rm(out, { recursive: true, force: true });
   });
 
-  it('gives the cpu backend gradients of DiracNet-10-1, with and without our kernels', async () => {
+  async function gradients(srv: Awaited<ReturnType<typeof serveDir>>) {
     const { page, logs } = await pageWithLogs(browser);
-    await page.goto(`${server.url}/__page__/index.html?model=diracnet-10-1`);
+    await page.goto(`${srv.url}/__page__/index.html?model=diracnet-10-1`);
     await page.waitForFunction(() => (window as unknown as { __kernels?: unknown }).__kernels, null, {
       timeout: 150_000,
     });
@@ -73,16 +81,21 @@ describe.skipIf(!haveChromium('browser kernels test'))('SIMD training kernels in
       status: string;
       error?: string;
       crossOriginIsolated: boolean;
+      wasmThreads: number;
+      sharedHeap: boolean;
       runs: Run[];
     };
     await page.close();
     expect(r.status, `${r.error ?? ''}\n${logs.join('\n')}`).toBe('done');
-    expect(r.crossOriginIsolated).toBe(false);
-    const [cpu, simd, ops] = r.runs as [Run, Run, Run];
+    return r;
+  }
+
+  function expectCpuGradients(runs: Run[], where: string): void {
+    const [cpu, simd, ops] = runs as [Run, Run, Run];
     expect(cpu.simdAvailable).toBe(false);
     expect(simd.simdAvailable).toBe(true);
     console.log(
-      `gradient of diracnet-10-1, batch 8, in chromium: cpu ${cpu.ms.toFixed(0)} ms, wasm with our kernels ${simd.ms.toFixed(0)} ms, wasm tfjs ops only ${ops.ms.toFixed(0)} ms`,
+      `gradient of diracnet-10-1, batch 8, in chromium (${where}): cpu ${cpu.ms.toFixed(0)} ms, wasm with our kernels ${simd.ms.toFixed(0)} ms, wasm tfjs ops only ${ops.ms.toFixed(0)} ms`,
     );
     const names = Object.keys(cpu.grads);
     expect(names.length).toBeGreaterThan(30);
@@ -95,5 +108,21 @@ describe.skipIf(!haveChromium('browser kernels test'))('SIMD training kernels in
       for (const n of names)
         expect(relError(run.grads[n]!, cpu.grads[n]!), `${run.backend}: ${n}`).toBeLessThan(5e-4);
     }
+  }
+
+  it('gives the cpu backend gradients of DiracNet-10-1, with and without our kernels (one thread)', async () => {
+    const r = await gradients(server);
+    expect(r.crossOriginIsolated).toBe(false);
+    expect(r.sharedHeap).toBe(false);
+    expectCpuGradients(r.runs, 'one thread');
+  }, 200_000);
+
+  it('does the same on the threaded backend of a cross-origin isolated page (shared-memory build)', async () => {
+    const r = await gradients(isolated);
+    expect(r.crossOriginIsolated).toBe(true);
+    expect(r.sharedHeap).toBe(true);
+    // tfjs-wasm's thread pool is half the logical cores, whatever setThreadsCount asks: 1 on 2 cores
+    expect(r.wasmThreads).toBeGreaterThanOrEqual(1);
+    expectCpuGradients(r.runs, `cross-origin isolated, ${r.wasmThreads} tfjs-wasm thread(s)`);
   }, 200_000);
 });

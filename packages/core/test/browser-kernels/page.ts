@@ -14,7 +14,7 @@ import {
   wasmSimdKernelsAvailable,
 } from '@dirac/core';
 import { buildModel, initParams } from '@dirac/models';
-import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { getThreadsCount, setThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import * as tf from '@tensorflow/tfjs-core';
 
 interface Run {
@@ -28,6 +28,10 @@ interface Run {
 interface Report {
   status: 'done' | 'error';
   crossOriginIsolated?: boolean;
+  /** tfjs-wasm's thread count (more than 1 only in a cross-origin isolated page) */
+  wasmThreads?: number;
+  /** whether the wasm heap is a SharedArrayBuffer (then our kernels' shared-memory build runs) */
+  sharedHeap?: boolean;
   runs?: Run[];
   error?: string;
 }
@@ -84,13 +88,24 @@ async function gradients(backend: string, f: ReturnType<typeof fixtures>): Promi
 
 async function main(): Promise<Report> {
   setWasmPaths('/node_modules/@tensorflow/tfjs-backend-wasm/dist/');
+  // asks for 2; tfjs-wasm caps it at its pool, half the logical cores
+  if (globalThis.crossOriginIsolated) setThreadsCount(2);
   await useBackend('cpu');
   const f = fixtures();
   const runs = [await gradients('cpu', f), await gradients('wasm', f)];
+  const heap = (tf.backend() as unknown as { wasm?: { wasmMemory?: WebAssembly.Memory } }).wasm?.wasmMemory;
+  const sharedHeap = typeof SharedArrayBuffer !== 'undefined' && heap?.buffer instanceof SharedArrayBuffer;
+  const wasmThreads = getThreadsCount();
   configureWasmSimdKernels({ batchNorm: false, filterGrad: false, conv: false });
   runs.push({ ...(await gradients('wasm', f)), backend: 'wasm, tfjs ops only' });
   configureWasmSimdKernels({ batchNorm: true, filterGrad: true, conv: true });
-  return { status: 'done', crossOriginIsolated: globalThis.crossOriginIsolated, runs };
+  return {
+    status: 'done',
+    crossOriginIsolated: globalThis.crossOriginIsolated,
+    wasmThreads,
+    sharedHeap,
+    runs,
+  };
 }
 
 main().then(
