@@ -458,12 +458,6 @@ async function findZooEntry(
   return undefined;
 }
 
-/**
- * Resolves a {@link ModelSource} to a verified folded spec and its weights bytes (not yet tensors).
- *
- * @throws TrainingFormError for training-form models, IntegrityError for size/sha256 mismatches,
- *   DownloadError for network failures, DataError for unreadable files, UsageError for unknown sources
- */
 /** A browser's last resort for a string: a model directory URL relative to the page. */
 async function loadRelativeUrl(ctx: Ctx, s: string): Promise<ResolvedModel> {
   try {
@@ -485,6 +479,12 @@ async function loadRelativeUrl(ctx: Ctx, s: string): Promise<ResolvedModel> {
   }
 }
 
+/**
+ * Resolves a {@link ModelSource} to a verified folded spec and its weights bytes (not yet tensors).
+ *
+ * @throws TrainingFormError for training-form models, IntegrityError for size/sha256 mismatches,
+ *   DownloadError for network failures, DataError for unreadable files, UsageError for unknown sources
+ */
 export async function resolveModel(
   source: ModelSource,
   options: LoadOptions = {},

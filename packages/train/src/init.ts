@@ -14,7 +14,10 @@ import { readHistory, readRunJson, wholeHistory, zooResumes } from './run-log';
 
 /** What a warm start (`--init`) records in run.json: where the weights came from and how they were made. */
 export interface RunInit extends ZooInit {
-  /** The per-epoch metrics of the source run and of the runs it was warm-started from, so that curves show the whole training. */
+  /**
+   * The per-epoch metrics of the source run and of the runs it was warm-started from, so that curves show
+   * the whole training.
+   */
   history?: EpochMetrics[];
 }
 
