@@ -17,8 +17,8 @@ import { load, type Prediction } from '@dirac/infer/node';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeDemoModel } from '../examples/node/make-demo-model.mjs';
-import { haveChromium, launchChromium, pageWithLogs } from '../test-support/chromium';
 import { encode, removeDir, serveDir, syntheticRgb, tempDir } from '../packages/infer/test/helpers';
+import { haveChromium, launchChromium, pageWithLogs } from '../test-support/chromium';
 import { zooDir } from './.vitepress/site-assets';
 
 const repo = resolve(__dirname, '..');
