@@ -536,6 +536,6 @@ export async function resolveModel(
   if (zoo) return loadFromLocation(ctx, zoo.loc, zoo.expected);
   if (!host.readFile) return loadRelativeUrl(ctx, s);
   throw new UsageError(
-    `'${s}' is neither a model directory, an http(s) URL, nor a name in the zoo index${options.zooIndex ? '' : ' (none found; pass the zooIndex option)'}`,
+    `'${s}' is neither a model directory, an http(s) URL, nor a name in the zoo index${options.zooIndex === undefined ? ' (none found; pass the zooIndex option)' : ''}`,
   );
 }

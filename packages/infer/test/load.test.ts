@@ -158,6 +158,9 @@ describe('load', () => {
     await expect(
       load('no-such-model-anywhere', { zooIndex: { entries: [] }, zooBase: dir }),
     ).rejects.toBeInstanceOf(UsageError);
+    await expect(load('no-such/model', { zooIndex: false })).rejects.toThrow(
+      /^'no-such\/model' is neither a model directory, an http\(s\) URL, nor a name in the zoo index$/,
+    );
     const empty = await tempDir();
     dirs.push(empty);
     await expect(load(empty)).rejects.toBeInstanceOf(DataError);
