@@ -28,6 +28,7 @@ const TESTED: Record<string, string> = {
   'examples/cli/import-upstream.sh': 'examples/cli/cli.test.ts',
   'examples/browser/src/main.ts': 'packages/infer/test/browser.test.ts',
   'examples/browser/src/worker.ts': 'packages/infer/test/browser.test.ts',
+  'packages/train/test/browser-train/page.ts': 'packages/train/test/browser-train.test.ts',
 };
 
 const includes = pages().flatMap((page) =>

@@ -1,17 +1,15 @@
 /**
  * Training DiracNets: datasets, augmentation, SGD and schedules, the resumable training loop, evaluation,
- * checkpoints, plots and exporters. The `dirac` CLI is this package's `bin`.
+ * checkpoints, plots and exporters. The `dirac` CLI is this package's `bin`. `@dirac/train/browser` is the
+ * part that runs in browsers too (the training step, schedules, evaluation, augmentation).
  *
  * @packageDocumentation
  */
+// by package name, so that this entry and the browser one share their classes (TrainableModel, the errors)
+export * from '@dirac/train/browser';
 export { type CheckpointState, hasCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint';
-export { type Batch, type EvalResult, evaluate, splitBatches } from './evaluate';
 export * from './export';
 export { loadInit, type RunInit } from './init';
-export { type StepResult, TrainableModel, TrainingDivergedError } from './loop';
-export { crossEntropy } from './loss';
-export { learningRate, paperMilestones, type ScheduleName, type ScheduleOptions } from './optim/schedules';
-export { decays, Sgd, type SgdOptions } from './optim/sgd';
 export { curvesSvg, type Mark, type Series, svgToPng } from './plots';
 export {
   DEFAULT_CONFIG,

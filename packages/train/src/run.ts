@@ -12,6 +12,14 @@ import {
 } from '@dirac/core';
 import { saveModelDir, writeFileAtomic } from '@dirac/core/node';
 import { buildModel, initParams } from '@dirac/models';
+import {
+  type Batch,
+  type EvalResult,
+  evaluate,
+  learningRate,
+  type ScheduleName,
+  TrainableModel,
+} from '@dirac/train/browser';
 import * as tf from '@tensorflow/tfjs-core';
 import {
   type CheckpointState,
@@ -21,10 +29,7 @@ import {
   saveCheckpoint,
   withPrefix,
 } from './checkpoint';
-import { type Batch, type EvalResult, evaluate } from './evaluate';
 import { loadInit, type RunInit } from './init';
-import { TrainableModel } from './loop';
-import { learningRate, type ScheduleName } from './optim/schedules';
 import { curvesSvg, svgToPng } from './plots';
 import { historyJsonl, readRunJson, restartEpochs, wholeHistory } from './run-log';
 
