@@ -38,3 +38,28 @@ export async function pageWithLogs(browser: Browser): Promise<{ page: Page; logs
   page.on('pageerror', (e) => logs.push(String(e)));
   return { page, logs };
 }
+
+/**
+ * Opens `url` in a new page, waits for it to publish its report as `window[key]` (see page-report.ts), and
+ * returns the report; a page that reported an error fails with its message and console output.
+ */
+export async function pageReport<T>(
+  browser: Browser,
+  url: string,
+  key: string,
+  timeout = 150_000,
+): Promise<T> {
+  const { page, logs } = await pageWithLogs(browser);
+  try {
+    await page.goto(url);
+    await page.waitForFunction((k) => (window as unknown as Record<string, unknown>)[k], key, { timeout });
+    const r = (await page.evaluate((k) => (window as unknown as Record<string, unknown>)[k], key)) as {
+      status: string;
+      error?: string;
+    };
+    if (r.status !== 'done') throw new Error(`${url}: ${r.error ?? r.status}\n${logs.join('\n')}`);
+    return r as T;
+  } finally {
+    await page.close();
+  }
+}

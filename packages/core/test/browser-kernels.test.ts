@@ -12,18 +12,11 @@ import * as esbuild from 'esbuild';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { browserBuildOptions } from '../../../examples/browser/build.mjs';
-import { haveChromium, launchChromium, pageWithLogs } from '../../../test-support/chromium';
+import { haveChromium, launchChromium, pageReport } from '../../../test-support/chromium';
 import { serveDir } from '../../../test-support/serve-dir';
+import type { KernelsReport, Run } from './browser-kernels/page';
 
 const repo = resolve(__dirname, '..', '..', '..');
-
-interface Run {
-  backend: string;
-  simdAvailable: boolean;
-  loss: number;
-  grads: Record<string, number[]>;
-  ms: number;
-}
 
 /** Largest |a − b| over a tensor, relative to the largest |b|. */
 function relError(a: number[], b: number[]): number {
@@ -71,24 +64,8 @@ describe.skipIf(!haveChromium('browser kernels test'))('SIMD training kernels in
     if (out) await rm(out, { recursive: true, force: true });
   });
 
-  async function gradients(srv: Awaited<ReturnType<typeof serveDir>>) {
-    const { page, logs } = await pageWithLogs(browser);
-    await page.goto(`${srv.url}/__page__/index.html?model=diracnet-10-1`);
-    await page.waitForFunction(() => (window as unknown as { __kernels?: unknown }).__kernels, null, {
-      timeout: 150_000,
-    });
-    const r = (await page.evaluate(() => (window as unknown as { __kernels: unknown }).__kernels)) as {
-      status: string;
-      error?: string;
-      crossOriginIsolated: boolean;
-      wasmThreads: number;
-      sharedHeap: boolean;
-      runs: Run[];
-    };
-    await page.close();
-    expect(r.status, `${r.error ?? ''}\n${logs.join('\n')}`).toBe('done');
-    return r;
-  }
+  const gradients = (srv: Awaited<ReturnType<typeof serveDir>>) =>
+    pageReport<KernelsReport>(browser, `${srv.url}/__page__/index.html?model=diracnet-10-1`, '__kernels');
 
   function expectCpuGradients(runs: Run[], where: string): void {
     const [cpu, simd, ops] = runs as [Run, Run, Run];

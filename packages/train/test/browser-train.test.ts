@@ -10,8 +10,9 @@ import * as esbuild from 'esbuild';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { browserBuildOptions } from '../../../examples/browser/build.mjs';
-import { haveChromium, launchChromium, pageWithLogs } from '../../../test-support/chromium';
+import { haveChromium, launchChromium, pageReport } from '../../../test-support/chromium';
 import { serveDir } from '../../../test-support/serve-dir';
+import type { TrainReport } from './browser-train/page';
 
 const repo = resolve(__dirname, '..', '..', '..');
 
@@ -63,24 +64,7 @@ describe.skipIf(!haveChromium('browser training test'))('@dirac/train/browser in
   });
 
   it('trains a DiracNet on tfjs-wasm: the loss falls, no tensor leaks, and it learns the set', async () => {
-    const { page, logs } = await pageWithLogs(browser);
-    await page.goto(`${server.url}/__page__/index.html`);
-    await page.waitForFunction(() => (window as unknown as { __train?: unknown }).__train, null, {
-      timeout: 150_000,
-    });
-    const r = (await page.evaluate(() => (window as unknown as { __train: unknown }).__train)) as {
-      status: string;
-      error?: string;
-      backend: string;
-      simd: boolean;
-      losses: number[];
-      tensorsAfterStep: number[];
-      top1: number;
-      trainTop1: number;
-      stepTop1: number[];
-    };
-    await page.close();
-    expect(r.status, `${r.error ?? ''}\n${logs.join('\n')}`).toBe('done');
+    const r = await pageReport<TrainReport>(browser, `${server.url}/__page__/index.html`, '__train');
     console.log(
       `browser training: loss every 10 steps ${r.losses
         .filter((_, i) => i % 10 === 0)

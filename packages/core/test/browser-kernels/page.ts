@@ -16,8 +16,9 @@ import {
 import { buildModel, initParams } from '@dirac/models';
 import { getThreadsCount, setThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import * as tf from '@tensorflow/tfjs-core';
+import { reportTo } from '../../../../test-support/page-report';
 
-interface Run {
+export interface Run {
   backend: string;
   simdAvailable: boolean;
   loss: number;
@@ -25,18 +26,15 @@ interface Run {
   ms: number;
 }
 
-interface Report {
-  status: 'done' | 'error';
-  crossOriginIsolated?: boolean;
+export interface KernelsReport {
+  crossOriginIsolated: boolean;
   /** tfjs-wasm's thread count (more than 1 only in a cross-origin isolated page) */
-  wasmThreads?: number;
+  wasmThreads: number;
   /** whether the wasm heap is a SharedArrayBuffer (then our kernels' shared-memory build runs) */
-  sharedHeap?: boolean;
-  runs?: Run[];
-  error?: string;
+  sharedHeap: boolean;
+  runs: Run[];
 }
 
-const w = window as unknown as { __kernels?: Report };
 const spec = buildModel(new URLSearchParams(location.search).get('model') ?? 'diracnet-10-1');
 const batch = 8;
 
@@ -86,7 +84,7 @@ async function gradients(backend: string, f: ReturnType<typeof fixtures>): Promi
   return run;
 }
 
-async function main(): Promise<Report> {
+async function main(): Promise<KernelsReport> {
   setWasmPaths('/node_modules/@tensorflow/tfjs-backend-wasm/dist/');
   // asks for 2; tfjs-wasm caps it at its pool, half the logical cores
   if (globalThis.crossOriginIsolated) setThreadsCount(2);
@@ -100,7 +98,6 @@ async function main(): Promise<Report> {
   runs.push({ ...(await gradients('wasm', f)), backend: 'wasm, tfjs ops only' });
   configureWasmSimdKernels({ batchNorm: true, filterGrad: true, conv: true });
   return {
-    status: 'done',
     crossOriginIsolated: globalThis.crossOriginIsolated,
     wasmThreads,
     sharedHeap,
@@ -108,11 +105,4 @@ async function main(): Promise<Report> {
   };
 }
 
-main().then(
-  (r) => {
-    w.__kernels = r;
-  },
-  (e: Error) => {
-    w.__kernels = { status: 'error', error: `${e.message}\n${e.stack}` };
-  },
-);
+reportTo('__kernels', main);
