@@ -41,15 +41,17 @@ export async function pageWithLogs(browser: Browser): Promise<{ page: Page; logs
 
 /**
  * Opens `url` in a new page, waits for it to publish its report as `window[key]` (see page-report.ts), and
- * returns the report; a page that reported an error fails with its message and console output.
+ * returns the report; a page that reported an error fails with its message and console output. The URL of
+ * every request the page makes is pushed onto `requests` when given.
  */
 export async function pageReport<T>(
   browser: Browser,
   url: string,
   key: string,
-  timeout = 150_000,
+  { timeout = 150_000, requests }: { timeout?: number; requests?: string[] } = {},
 ): Promise<T> {
   const { page, logs } = await pageWithLogs(browser);
+  if (requests) page.on('request', (r) => requests.push(r.url()));
   try {
     await page.goto(url);
     await page.waitForFunction((k) => (window as unknown as Record<string, unknown>)[k], key, { timeout });

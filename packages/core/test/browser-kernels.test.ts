@@ -5,15 +5,12 @@
  * kernels' unshared-memory build) and in a cross-origin isolated one (threaded backend on a
  * SharedArrayBuffer heap, the shared-memory build). Skipped when /usr/bin/chromium is absent.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import * as esbuild from 'esbuild';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { browserBuildOptions } from '../../../examples/browser/build.mjs';
 import { haveChromium, launchChromium, pageReport } from '../../../test-support/chromium';
 import { serveDir } from '../../../test-support/serve-dir';
+import { buildTestPage, type TestPage } from '../../../test-support/test-page';
 import type { KernelsReport, Run } from './browser-kernels/page';
 
 const repo = resolve(__dirname, '..', '..', '..');
@@ -30,28 +27,17 @@ function relError(a: number[], b: number[]): number {
 }
 
 describe.skipIf(!haveChromium('browser kernels test'))('SIMD training kernels in chromium', () => {
-  let out: string;
+  let page: TestPage;
   let server: Awaited<ReturnType<typeof serveDir>>;
   let isolated: Awaited<ReturnType<typeof serveDir>>;
   let browser: Browser;
 
   beforeAll(async () => {
-    out = await mkdtemp(join(tmpdir(), 'dirac-kernels-page-'));
-    await esbuild.build(
-      browserBuildOptions({
-        entryPoints: { page: join(__dirname, 'browser-kernels', 'page.ts') },
-        outdir: out,
-        minify: false,
-      }),
-    );
-    await writeFile(
-      join(out, 'index.html'),
-      '<!doctype html><script type="module" src="./page.js"></script>\n',
-    );
-    server = await serveDir(repo, { '/__page__/': out });
+    page = await buildTestPage(join(__dirname, 'browser-kernels', 'page.ts'));
+    server = await serveDir(repo, { '/__page__/': page.dir });
     isolated = await serveDir(
       repo,
-      { '/__page__/': out },
+      { '/__page__/': page.dir },
       { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' },
     );
     browser = await launchChromium();
@@ -61,7 +47,7 @@ describe.skipIf(!haveChromium('browser kernels test'))('SIMD training kernels in
     await browser?.close();
     await server?.close();
     await isolated?.close();
-    if (out) await rm(out, { recursive: true, force: true });
+    await page?.remove();
   });
 
   const gradients = (srv: Awaited<ReturnType<typeof serveDir>>) =>

@@ -5,44 +5,24 @@
  * numbers behind the browser 'auto' policy; not asserted: the machine is shared). Skipped when
  * /usr/bin/chromium is absent.
  */
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { disposeModel, useBackend } from '@dirac/core';
 import { load, type Prediction } from '@dirac/infer/node';
-import * as esbuild from 'esbuild';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { browserBuildOptions } from '../../../examples/browser/build.mjs';
-import { haveChromium, launchChromium, pageWithLogs } from '../../../test-support/chromium';
+import { haveChromium, launchChromium, pageReport } from '../../../test-support/chromium';
+import { buildTestPage, type TestPage } from '../../../test-support/test-page';
+import type { EnginesReport } from './browser-engines/page';
+import { patternRgb } from './browser-engines/pattern';
 import { CIFAR_LABELS, makeModel, removeDir, saveTempModel, serveDir } from './helpers';
 
 const repo = resolve(__dirname, '..', '..', '..');
 
-interface Report {
-  status: 'done' | 'error';
-  engine?: { name: string; backend: string; reason: string };
-  tfjsBackend?: string;
-  top?: Prediction[][];
-  speed?: Record<string, number>;
-  error?: string;
-}
-
 /** The synthetic images of page.ts, for Node. */
-function image(seed: number, size: number) {
-  const d = new Uint8Array(size * size * 3);
-  for (let i = 0; i < size * size; i++) {
-    const x = i % size;
-    const y = Math.floor(i / size);
-    d[i * 3] = (x * (seed + 3) * 7) % 256;
-    d[i * 3 + 1] = (y * (seed + 5) * 11) % 256;
-    d[i * 3 + 2] = ((x + y) * (seed + 7) * 13) % 256;
-  }
-  return { data: d, width: size, height: size };
-}
+const image = (seed: number, size: number) => ({ data: patternRgb(seed, size), width: size, height: size });
 
 describe.skipIf(!haveChromium('browser engines test'))('engines in chromium', () => {
-  let out: string;
+  let testPage: TestPage;
   let small: string;
   let big: string;
   let server: Awaited<ReturnType<typeof serveDir>>;
@@ -50,19 +30,7 @@ describe.skipIf(!haveChromium('browser engines test'))('engines in chromium', ()
   let node: Prediction[][];
 
   beforeAll(async () => {
-    out = await mkdtemp(join(tmpdir(), 'dirac-engines-page-'));
-    await esbuild.build(
-      browserBuildOptions({
-        entryPoints: { page: join(__dirname, 'browser-engines', 'page.ts') },
-        outdir: out,
-        splitting: true,
-        minify: false,
-      }),
-    );
-    await writeFile(
-      join(out, 'index.html'),
-      '<!doctype html><script type="module" src="./page.js"></script>\n',
-    );
+    testPage = await buildTestPage(join(__dirname, 'browser-engines', 'page.ts'), { splitting: true });
     await useBackend('wasm', { threads: 1 });
     const s = makeModel('diracnet-10-1', { labels: CIFAR_LABELS, seed: 2, logitScale: 40 });
     small = (await saveTempModel(s)).dir;
@@ -73,27 +41,21 @@ describe.skipIf(!haveChromium('browser engines test'))('engines in chromium', ()
     const clf = await load(small, { engine: 'tfjs' });
     node = await clf.classify([0, 1, 2].map((i) => image(i, 32)));
     await clf.dispose();
-    server = await serveDir(repo, { '/__page__/': out, '/__small__/': small, '/__big__/': big });
+    server = await serveDir(repo, { '/__page__/': testPage.dir, '/__small__/': small, '/__big__/': big });
     browser = await launchChromium();
   }, 180_000);
 
   afterAll(async () => {
     await browser?.close();
     await server?.close();
-    await Promise.all([out, small, big].filter(Boolean).map(removeDir));
+    await testPage?.remove();
+    await Promise.all([small, big].filter(Boolean).map(removeDir));
   });
 
-  async function run(params: Record<string, string>): Promise<Report> {
-    const { page, logs } = await pageWithLogs(browser);
+  async function run(params: Record<string, string>): Promise<EnginesReport> {
     const requests: string[] = [];
-    page.on('request', (r) => requests.push(r.url()));
-    await page.goto(`${server.url}/__page__/index.html?${new URLSearchParams(params)}`);
-    await page.waitForFunction(() => (window as unknown as { __engines?: unknown }).__engines, null, {
-      timeout: 150_000,
-    });
-    const r = (await page.evaluate(() => (window as unknown as { __engines: unknown }).__engines)) as Report;
-    await page.close();
-    expect(r.status, `${r.error ?? ''}\n${logs.join('\n')}`).toBe('done');
+    const url = `${server.url}/__page__/index.html?${new URLSearchParams(params)}`;
+    const r = await pageReport<EnginesReport>(browser, url, '__engines', { requests });
     // Everything came from the local server.
     expect(requests.filter((u) => !u.startsWith(server.url))).toEqual([]);
     return r;
@@ -119,7 +81,7 @@ describe.skipIf(!haveChromium('browser engines test'))('engines in chromium', ()
       });
       expect(r.engine).toMatchObject(c.want);
       expect(r.tfjsBackend).toBe(c.backend);
-      r.top!.forEach((top, i) => {
+      r.top.forEach((top, i) => {
         expect(top[0]!.label).toBe(node[i]![0]!.label);
         top.forEach((p, j) => {
           expect(Math.abs(p.probability - node[i]![j]!.probability)).toBeLessThan(2e-3);
@@ -137,7 +99,7 @@ describe.skipIf(!haveChromium('browser engines test'))('engines in chromium', ()
     ] as const) {
       const r = await run({ model: '/__big__/', engine, backend, batches: '1,8', budget: '3000' });
       rows.push(
-        `${engine} (${r.engine!.backend}): batch 1 ${r.speed!['1']!.toFixed(1)} img/s, batch 8 ${r.speed!['8']!.toFixed(1)} img/s`,
+        `${engine} (${r.engine.backend}): batch 1 ${r.speed['1']!.toFixed(1)} img/s, batch 8 ${r.speed['8']!.toFixed(1)} img/s`,
       );
     }
     console.log(

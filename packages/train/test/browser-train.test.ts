@@ -3,49 +3,35 @@
  * Node built-in, a DiracNet learns a synthetic 10-class set on tfjs-wasm with our SIMD kernels, and the step
  * leaks no tensors. Skipped when /usr/bin/chromium is absent.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import * as esbuild from 'esbuild';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { browserBuildOptions } from '../../../examples/browser/build.mjs';
 import { haveChromium, launchChromium, pageReport } from '../../../test-support/chromium';
 import { serveDir } from '../../../test-support/serve-dir';
+import { buildTestPage, type TestPage } from '../../../test-support/test-page';
 import type { TrainReport } from './browser-train/page';
 
 const repo = resolve(__dirname, '..', '..', '..');
 
 describe.skipIf(!haveChromium('browser training test'))('@dirac/train/browser in chromium', () => {
-  let out: string;
+  let page: TestPage;
   let inputs: string[];
   let outputImports: string[];
   let server: Awaited<ReturnType<typeof serveDir>>;
   let browser: Browser;
 
   beforeAll(async () => {
-    out = await mkdtemp(join(tmpdir(), 'dirac-train-page-'));
-    const built = await esbuild.build(
-      browserBuildOptions({
-        entryPoints: { page: join(__dirname, 'browser-train', 'page.ts') },
-        outdir: out,
-        minify: false,
-      }),
-    );
-    inputs = Object.keys(built.metafile!.inputs);
-    outputImports = Object.values(built.metafile!.outputs).flatMap((o) => o.imports.map((i) => i.path));
-    await writeFile(
-      join(out, 'index.html'),
-      '<!doctype html><script type="module" src="./page.js"></script>\n',
-    );
-    server = await serveDir(repo, { '/__page__/': out });
+    page = await buildTestPage(join(__dirname, 'browser-train', 'page.ts'));
+    inputs = Object.keys(page.metafile.inputs);
+    outputImports = Object.values(page.metafile.outputs).flatMap((o) => o.imports.map((i) => i.path));
+    server = await serveDir(repo, { '/__page__/': page.dir });
     browser = await launchChromium();
   }, 120_000);
 
   afterAll(async () => {
     await browser?.close();
     await server?.close();
-    if (out) await rm(out, { recursive: true, force: true });
+    await page?.remove();
   });
 
   it('bundles no Node built-in and none of the Node-only training code', () => {

@@ -8,34 +8,27 @@ import '@tensorflow/tfjs-backend-webgl';
 import { type EngineRequest, load, type Prediction } from '@dirac/infer';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import * as tf from '@tensorflow/tfjs-core';
+import { reportTo } from '../../../../test-support/page-report';
+import { patternRgb } from './pattern';
 
-interface Report {
-  status: 'done' | 'error';
-  engine?: { name: string; backend: string; reason: string };
-  tfjsBackend?: string;
-  top?: Prediction[][];
+export interface EnginesReport {
+  engine: { name: string; backend: string; reason: string };
+  tfjsBackend: string;
+  top: Prediction[][];
   /** images/s of predict() by batch size (best of the timed rounds) */
-  speed?: Record<string, number>;
-  error?: string;
+  speed: Record<string, number>;
 }
 
 const q = new URLSearchParams(location.search);
-const w = window as unknown as { __engines?: Report };
 
 function image(seed: number, size: number): ImageData {
-  const d = new Uint8ClampedArray(size * size * 4);
-  for (let i = 0; i < size * size; i++) {
-    const x = i % size;
-    const y = Math.floor(i / size);
-    d[i * 4] = (x * (seed + 3) * 7) % 256;
-    d[i * 4 + 1] = (y * (seed + 5) * 11) % 256;
-    d[i * 4 + 2] = ((x + y) * (seed + 7) * 13) % 256;
-    d[i * 4 + 3] = 255;
-  }
+  const rgb = patternRgb(seed, size);
+  const d = new Uint8ClampedArray(size * size * 4).fill(255);
+  for (let i = 0; i < size * size; i++) d.set(rgb.subarray(i * 3, i * 3 + 3), i * 4);
   return new ImageData(d, size, size);
 }
 
-async function main(): Promise<Report> {
+async function main(): Promise<EnginesReport> {
   setWasmPaths('/node_modules/@tensorflow/tfjs-backend-wasm/dist/');
   const engine = (q.get('engine') ?? 'auto') as EngineRequest;
   const backend = q.get('backend') ?? 'webgl';
@@ -71,8 +64,7 @@ async function main(): Promise<Report> {
     x.dispose();
     speed[b] = (1000 * b) / best;
   }
-  const report: Report = {
-    status: 'done',
+  const report: EnginesReport = {
     engine: model.engine,
     tfjsBackend: tf.getBackend(),
     top,
@@ -82,11 +74,4 @@ async function main(): Promise<Report> {
   return report;
 }
 
-main().then(
-  (r) => {
-    w.__engines = r;
-  },
-  (e: unknown) => {
-    w.__engines = { status: 'error', error: String((e as Error)?.stack ?? e) };
-  },
-);
+reportTo('__engines', main);
