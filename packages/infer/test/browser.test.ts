@@ -10,7 +10,8 @@ import { load, type Prediction } from '@dirac/infer/node';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BrowserBuildInfo, buildBrowserExample } from '../../../examples/browser/build.mjs';
-import { haveChromium, launchChromium, pageWithLogs } from '../../../test-support/chromium';
+import type { RunReport } from '../../../examples/browser/src/shared';
+import { haveChromium, launchChromium, pageReport } from '../../../test-support/chromium';
 import {
   CIFAR_LABELS,
   encode,
@@ -24,14 +25,6 @@ import {
 } from './helpers';
 
 const repo = resolve(__dirname, '..', '..', '..');
-
-interface Report {
-  status: 'done' | 'error';
-  inputKinds?: Record<string, number>;
-  backend?: string;
-  error?: string;
-  results?: { image: string; top: Prediction[] }[];
-}
 
 describe.skipIf(!haveChromium('browser example test'))('browser example (chromium)', () => {
   let build: BrowserBuildInfo;
@@ -108,17 +101,11 @@ describe.skipIf(!haveChromium('browser example test'))('browser example (chromiu
         console.warn('webgl skipped: @tensorflow/tfjs-backend-webgl is not installed (npm i -D it)');
         ctx.skip();
       }
-      const { page, logs } = await pageWithLogs(browser);
       const q = new URLSearchParams({ model: '/__model__/', backend });
       for (const f of images) q.append('image', `/__images__/${f}`);
       if (worker) q.set('worker', '1');
-      await page.goto(`${server.url}/examples/browser/index.html?${q}`);
-      await page.waitForFunction(() => (window as unknown as { __dirac?: unknown }).__dirac, null, {
-        timeout: 90_000,
-      });
-      const r = (await page.evaluate(() => (window as unknown as { __dirac: unknown }).__dirac)) as Report;
-      await page.close();
-      expect(r.status, `${r.error ?? ''}\n${logs.join('\n')}`).toBe('done');
+      const url = `${server.url}/examples/browser/index.html?${q}`;
+      const r = await pageReport<RunReport>(browser, url, '__dirac', { timeout: 90_000 });
       expect(r.backend).toBe(backend);
       expect(r.results).toHaveLength(images.length);
       console.log(
