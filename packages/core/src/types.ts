@@ -285,6 +285,7 @@ export interface ZooInit {
   started?: string;
   epochs?: number;
   wallTimeSeconds?: number;
+  cpuTimeSeconds?: number;
   resumes?: ZooResume[];
   /** That run's own warm start, if any. */
   init?: ZooInit;
@@ -301,6 +302,11 @@ export interface ZooProvenance {
   epochs: number;
   /** Training wall time over every session, in seconds. */
   wallTimeSeconds: number;
+  /**
+   * CPU time of the training process (every thread) over every session, in seconds: the compute it took,
+   * which pauses do not inflate. Absent for runs begun before it was recorded.
+   */
+  cpuTimeSeconds?: number;
   started: string;
   finished: string;
   /** Every `--resume` of the run. */

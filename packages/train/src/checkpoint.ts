@@ -14,6 +14,8 @@ export interface CheckpointState {
   globalStep: number;
   /** Seconds of training so far, over every session of the run. */
   wallTime: number;
+  /** CPU seconds of training so far (every thread), over every session; absent in runs begun without it. */
+  cpuTime?: number;
   [key: string]: unknown;
 }
 

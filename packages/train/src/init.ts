@@ -10,7 +10,7 @@ import {
 } from '@dirac/core';
 import { exists, loadModelDir } from '@dirac/core/node';
 import type { EpochMetrics } from './run';
-import { readHistory, readRunJson, wholeHistory, zooResumes } from './run-log';
+import { cpuTimeSeconds, readHistory, readRunJson, wholeHistory, zooResumes } from './run-log';
 
 /** What a warm start (`--init`) records in run.json: where the weights came from and how they were made. */
 export interface RunInit extends ZooInit {
@@ -51,6 +51,7 @@ async function describeSource(runDir: string | undefined): Promise<Omit<RunInit,
     started: run.created,
     epochs: own.length,
     wallTimeSeconds: last ? Math.round(last.wallTime) : undefined,
+    ...(last ? cpuTimeSeconds(last) : {}),
     ...zooResumes(run.resumes),
     ...(run.init ? { init: withoutHistory(run.init) } : {}),
     history: wholeHistory(own, run.init),

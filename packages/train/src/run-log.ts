@@ -41,6 +41,11 @@ export function historyJsonl(history: EpochMetrics[]): string {
   return `${history.map((m) => JSON.stringify(m)).join('\n')}\n`;
 }
 
+/** The run's CPU time as the zoo records it, where the run recorded it from its start. */
+export function cpuTimeSeconds(last: EpochMetrics): { cpuTimeSeconds?: number } {
+  return last.cpuTime !== undefined ? { cpuTimeSeconds: Math.round(last.cpuTime) } : {};
+}
+
 /** run.json's resumes as the zoo records them (without the command line and backend). */
 export function zooResumes(resumes: RunResume[] | undefined): { resumes?: ZooResume[] } {
   return resumes?.length

@@ -31,6 +31,7 @@ import {
 } from './checkpoint';
 import { loadInit, type RunInit } from './init';
 import { curvesSvg, svgToPng } from './plots';
+import { addLap, RunClock, type RunTimes } from './run-clock';
 import { historyJsonl, readRunJson, restartEpochs, wholeHistory } from './run-log';
 
 /** Everything that defines a training run; stored in run.json and restored on resume. */
@@ -91,6 +92,11 @@ export interface EpochMetrics {
   imagesPerSecond: number;
   /** Seconds since the run started, over every session. */
   wallTime: number;
+  /**
+   * CPU seconds of the process (every thread) since the run started, over every session: unlike `wallTime`,
+   * not inflated by pauses. Absent in runs begun before it was recorded.
+   */
+  cpuTime?: number;
   trainImages: number;
   testImages: number;
 }
@@ -275,6 +281,7 @@ export async function trainRun(
       stepInEpoch: 0,
       globalStep: 0,
       wallTime: 0,
+      cpuTime: 0,
       history: [],
       partial: { lossSum: 0, correct: 0, n: 0, seconds: 0 },
     };
@@ -306,7 +313,7 @@ export async function trainRun(
   });
   try {
     for (let epoch = state.epoch; epoch < config.epochs; epoch++) {
-      let segment = performance.now();
+      const clock = new RunClock();
       const p = state.partial;
       for await (const batch of data.train.epochBatches(epoch, state.stepInEpoch)) {
         const lr = learningRate(schedule, epoch + batch.step / steps);
@@ -314,10 +321,9 @@ export async function trainRun(
         p.lossSum += r.loss * r.n;
         p.correct += r.correct;
         p.n += r.n;
-        const now = performance.now();
-        p.seconds += (now - segment) / 1000;
-        state.wallTime += (now - segment) / 1000;
-        segment = now;
+        const lap = clock.lap();
+        p.seconds += lap.wall;
+        addLap(state, lap);
         state.stepInEpoch = batch.step + 1;
         state.globalStep++;
         emit({
@@ -336,15 +342,15 @@ export async function trainRun(
           state.stepInEpoch < steps
         ) {
           emit({ type: 'checkpoint', path: await checkpoint(runDir, state, model) });
-          segment = performance.now();
+          clock.reset();
         }
       }
-      const evalStart = performance.now();
+      clock.reset();
       const test = await evaluate(spec, model.tensors, data.test(), (seen) =>
         emit({ type: 'eval', epoch, seen, total: data.testSize }),
       );
-      state.wallTime += (performance.now() - evalStart) / 1000;
-      const metrics = epochMetrics(epoch, learningRate(schedule, epoch + 1 - 1e-9), p, test, state.wallTime);
+      addLap(state, clock.lap());
+      const metrics = epochMetrics(epoch, learningRate(schedule, epoch + 1 - 1e-9), p, test, state);
       state.history.push(metrics);
       state.epoch = epoch + 1;
       state.stepInEpoch = 0;
@@ -366,7 +372,7 @@ function epochMetrics(
   lr: number,
   p: RunState['partial'],
   test: EvalResult,
-  wallTime: number,
+  times: RunTimes,
 ): EpochMetrics {
   return {
     epoch: epoch + 1,
@@ -377,7 +383,8 @@ function epochMetrics(
     testTop1: test.top1,
     testTop5: test.top5,
     imagesPerSecond: p.seconds ? p.n / p.seconds : 0,
-    wallTime,
+    wallTime: times.wallTime,
+    ...(times.cpuTime !== undefined ? { cpuTime: times.cpuTime } : {}),
     trainImages: p.n,
     testImages: test.n,
   };

@@ -46,6 +46,7 @@ describe.skipIf(!hasCifar)('training on real CIFAR-10 (needs ../shared/data)', (
     expect(m).toMatchObject({ epoch: 1, trainImages: 4000, testImages: 1000 });
     for (const k of ['lr', 'trainLoss', 'trainTop1', 'testLoss', 'testTop5', 'imagesPerSecond', 'wallTime'])
       expect(m[k]).toEqual(expect.any(Number));
+    expect(m.cpuTime).toBeGreaterThan(0);
     for (const f of [
       'curves.svg',
       'curves.png',
@@ -128,6 +129,8 @@ describe.skipIf(!hasCifar)('training on real CIFAR-10 (needs ../shared/data)', (
     const m = metrics(out);
     expect(m.map((x) => x.epoch)).toEqual([1, 2]);
     expect(m.map((x) => x.trainImages)).toEqual([1024, 1024]);
+    // CPU time carries over the kill like wall time: epoch 2 adds to epoch 1's total.
+    expect(m[1].cpuTime).toBeGreaterThan(m[0].cpuTime);
     expect(readdirSync(join(out, 'checkpoints')).filter((d) => d.startsWith('.'))).toEqual([]);
   });
 

@@ -99,6 +99,7 @@ describe.skipIf(!hasCifar)('zoo: publish a run, classify, loadPretrained (needs 
       epochs: 1,
       note,
     });
+    expect(meta.provenance!.cpuTimeSeconds).toBeGreaterThan(0);
     expect(meta.provenance).not.toHaveProperty('resumes'); // this run never resumed
     for (const f of ['metrics.jsonl', 'curves.svg', 'curves.png']) {
       await expect(readFile(join(zoo, entry.path, f))).resolves.toBeTruthy();

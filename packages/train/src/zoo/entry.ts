@@ -18,7 +18,7 @@ import { calibrate } from '../export/calibration';
 import { withoutHistory } from '../init';
 import { evaluateOnnx, importOnnxruntime, openOnnxModel } from '../onnx-eval';
 import type { EpochMetrics, RunJson, TrainConfig } from '../run';
-import { historyJsonl, readHistory, readRunJson, wholeHistory, zooResumes } from '../run-log';
+import { cpuTimeSeconds, historyJsonl, readHistory, readRunJson, wholeHistory, zooResumes } from '../run-log';
 import { writeZooIndex } from './index-file';
 
 export interface AddToZooOptions {
@@ -193,6 +193,7 @@ export async function addRunToZoo(runDir: string, options: AddToZooOptions): Pro
     },
     epochs: history.length,
     wallTimeSeconds: Math.round(last.wallTime),
+    ...cpuTimeSeconds(last),
     started: run.created,
     finished: (await stat(join(folded, 'model.json'))).mtime.toISOString(),
     ...zooResumes(run.resumes),
