@@ -1,7 +1,5 @@
 import { packageConfig } from '../../tsup.base';
 
-// shims: node.ts resolves the installed @dirac/zoo from its own location (import.meta.url in the CJS build).
-export default packageConfig(
-  { index: 'src/index.ts', node: 'src/node.ts', onnx: 'src/onnx/index.ts' },
-  { shims: true },
-);
+// No shims: code that needs its own location calls ownLocation() (src/own-location.ts), which works in both
+// builds; tsup's ESM shim would import 'path' and 'url' into the browser entry.
+export default packageConfig({ index: 'src/index.ts', node: 'src/node.ts', onnx: 'src/onnx/index.ts' });

@@ -12,6 +12,7 @@ import {
   UsageError,
   type WeightsDtype,
 } from '@dirac/core';
+import { ownLocation } from './own-location';
 
 /** Lower-case hex sha256 of some bytes. */
 export function sha256Hex(bytes: Uint8Array): string {
@@ -165,9 +166,10 @@ export async function zooIndexPaths(cwd: string = process.cwd()): Promise<string
     }
     if (dirname(dir) === dir) break;
   }
+  const own = ownLocation();
   const installed =
     resolveFrom(join(resolve(cwd), 'noop.js'), '@dirac/zoo/index.json') ??
-    resolveFrom(import.meta.url, '@dirac/zoo/index.json');
+    (own ? resolveFrom(own, '@dirac/zoo/index.json') : undefined);
   if (installed) found.push(installed);
   const user = join(userZooDir(), 'index.json');
   if (await exists(user)) found.push(user);

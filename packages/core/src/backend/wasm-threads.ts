@@ -25,6 +25,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { setKernelHelperThreads } from '../kernels/wasm-helpers';
+import { ownLocation } from '../own-location';
 
 /** What {@link prepareWasmThreads} arranged (or why not). */
 export interface WasmThreadsResult {
@@ -126,16 +127,7 @@ async function nodeSetup(): Promise<NodeSetup> {
     nodeBuiltin<typeof import('node:module')>('node:module'),
     import('@tensorflow/tfjs-backend-wasm'),
   ]);
-  let base: string | undefined;
-  if (typeof __filename === 'string') base = __filename;
-  else {
-    try {
-      base = import.meta.url;
-    } catch {
-      base = undefined;
-    }
-  }
-  const req = mod.createRequire(base ?? `${process.cwd()}/index.js`);
+  const req = mod.createRequire(ownLocation() ?? `${process.cwd()}/index.js`);
   const gluePath = req.resolve(`${WASM_PKG}/wasm-out/tfjs-backend-wasm-threaded-simd.js`);
   const workerJs = req(`${WASM_PKG}/wasm-out/tfjs-backend-wasm-threaded-simd.worker.js`) as {
     wasmWorkerContents?: unknown;
