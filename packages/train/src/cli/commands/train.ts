@@ -20,6 +20,7 @@ import { selectBackend } from '../backend';
 import { numberOption } from '../output';
 import { interactive, type Progress, startProgress } from '../progress';
 import { commandLine, sourceCommit } from '../provenance';
+import { formatDuration, RunEta } from '../run-eta';
 
 interface TrainOptions {
   model: string;
@@ -114,8 +115,9 @@ async function resolveConfig(
   };
 }
 
-function reporter(json: boolean): (e: RunEvent) => void {
+function reporter(json: boolean, epochs: number): (e: RunEvent) => void {
   let bar: Progress | null = null;
+  const eta = new RunEta(epochs);
   const line = (s: string) => process.stderr.write(`${s}\n`);
   return (e) => {
     if (json) {
@@ -146,8 +148,9 @@ function reporter(json: boolean): (e: RunEvent) => void {
     }
     if (e.type === 'epoch') {
       const m = e.metrics;
+      const left = eta.epochDone(m.epoch, m.wallTime);
       line(
-        `epoch ${m.epoch}: train loss ${m.trainLoss.toFixed(4)} top-1 ${(100 * m.trainTop1).toFixed(2)}% | test loss ${m.testLoss.toFixed(4)} top-1 ${(100 * m.testTop1).toFixed(2)}% top-5 ${(100 * m.testTop5).toFixed(2)}% | ${m.imagesPerSecond.toFixed(1)} img/s | ${m.wallTime.toFixed(0)} s`,
+        `epoch ${m.epoch}: train loss ${m.trainLoss.toFixed(4)} top-1 ${(100 * m.trainTop1).toFixed(2)}% | test loss ${m.testLoss.toFixed(4)} top-1 ${(100 * m.testTop1).toFixed(2)}% top-5 ${(100 * m.testTop5).toFixed(2)}% | ${m.imagesPerSecond.toFixed(1)} img/s | ${m.wallTime.toFixed(0)} s${left === undefined ? '' : ` | run ETA ${formatDuration(left)} (${epochs - m.epoch} epoch${epochs - m.epoch === 1 ? '' : 's'} left)`}`,
       );
     }
     if (e.type === 'done')
@@ -172,7 +175,7 @@ export async function run(
       resume,
       backend,
       provenance,
-      onEvent: reporter(Boolean(opts.json)),
+      onEvent: reporter(Boolean(opts.json), config.epochs),
     });
   } finally {
     await data.close();
