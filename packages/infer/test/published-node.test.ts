@@ -4,7 +4,7 @@
  * condition). Needs the packages built (`npm test` builds first).
  */
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { expect, it } from 'vitest';
 
@@ -32,6 +32,11 @@ console.log(JSON.stringify(out));
 
 it('every exported subpath loads from dist with require and with import, with the same names', () => {
   const specs = specifiers();
+  const unbuilt = readdirSync(join(repo, 'packages')).filter(
+    (d) => !existsSync(join(repo, 'packages', d, 'dist')),
+  );
+  if (unbuilt.length)
+    throw new Error(`packages/{${unbuilt.join(',')}}/dist missing: run npm run build first`);
   expect(specs).toEqual(expect.arrayContaining(['@dirac/core', '@dirac/infer/node', '@dirac/train/browser']));
   const stdout = execFileSync(process.execPath, ['--input-type=module', '-e', PROBE, JSON.stringify(specs)], {
     cwd: repo,
