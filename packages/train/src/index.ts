@@ -18,6 +18,7 @@ export {
   type RunEvent,
   type RunJson,
   type RunResume,
+  RunStoppedError,
   readRunConfig,
   type TrainBatches,
   type TrainConfig,

@@ -2,6 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   type BackendInfo,
+  DiracError,
   disposeModel,
   FoldVerificationError,
   fold,
@@ -33,6 +34,23 @@ import { loadInit, type RunInit } from './init';
 import { curvesSvg, svgToPng } from './plots';
 import { addLap, RunClock, type RunTimes } from './run-clock';
 import { historyJsonl, readRunJson, restartEpochs, wholeHistory } from './run-log';
+
+/**
+ * A run stopped on request (its `signal` aborted) after writing a checkpoint: `dirac train --resume` continues
+ * it at `epoch` (0-based, as in checkpoints) and `step` within it.
+ */
+export class RunStoppedError extends DiracError {
+  constructor(
+    readonly runDir: string,
+    readonly epoch: number,
+    readonly step: number,
+  ) {
+    super(
+      'E_STOPPED',
+      `stopped in epoch ${epoch + 1} at step ${step}; continue with dirac train --resume ${runDir}`,
+    );
+  }
+}
 
 /** Everything that defines a training run; stored in run.json and restored on resume. */
 export interface TrainConfig {
@@ -131,6 +149,8 @@ export type RunEvent =
   | { type: 'eval'; epoch: number; seen: number; total: number }
   | { type: 'epoch'; metrics: EpochMetrics }
   | { type: 'checkpoint'; path: string }
+  /** The run stopped on request after its last checkpoint; resuming continues at `epoch` (1-based), `step`. */
+  | { type: 'stopped'; epoch: number; step: number }
   | { type: 'done'; folded: string; foldError: number };
 
 /** Where the run's data comes from. */
@@ -241,6 +261,11 @@ export async function trainRun(
      * appended to `resumes`).
      */
     provenance?: { command?: string; commit?: string };
+    /**
+     * Aborting it stops the run at the end of the step in progress (mid-epoch) or of the evaluation in
+     * progress, after a checkpoint, with a {@link RunStoppedError}.
+     */
+    signal?: AbortSignal;
   } = {},
 ): Promise<EpochMetrics[]> {
   const emit = options.onEvent ?? (() => {});
@@ -312,7 +337,16 @@ export async function trainRun(
     backend: options.backend,
   });
   try {
+    /** `saved`: the state is the latest checkpoint's, if the run has one (at an epoch's start). */
+    const stopIfAsked = async (saved: boolean) => {
+      if (!options.signal?.aborted) return;
+      if (!saved || !(await hasCheckpoint(runDir)))
+        emit({ type: 'checkpoint', path: await checkpoint(runDir, state, model) });
+      emit({ type: 'stopped', epoch: state.epoch + 1, step: state.stepInEpoch });
+      throw new RunStoppedError(runDir, state.epoch, state.stepInEpoch);
+    };
     for (let epoch = state.epoch; epoch < config.epochs; epoch++) {
+      await stopIfAsked(true);
       const clock = new RunClock();
       const p = state.partial;
       for await (const batch of data.train.epochBatches(epoch, state.stepInEpoch)) {
@@ -336,6 +370,7 @@ export async function trainRun(
           imagesPerSecond: p.n / p.seconds,
           lr,
         });
+        if (state.stepInEpoch < steps) await stopIfAsked(false);
         if (
           config.checkpointEvery &&
           state.globalStep % config.checkpointEvery === 0 &&

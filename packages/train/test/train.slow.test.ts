@@ -134,6 +134,63 @@ describe.skipIf(!hasCifar)('training on real CIFAR-10 (needs ../shared/data)', (
     expect(readdirSync(join(out, 'checkpoints')).filter((d) => d.startsWith('.'))).toEqual([]);
   });
 
+  it('SIGINT stops mid-epoch after a checkpoint (exit 130), and the resume loses no image', async () => {
+    const out = join(tempDir(), 'run');
+    const args = [
+      cliPath,
+      'train',
+      '--model',
+      'diracnet-10-0.5',
+      '--data',
+      cifarArchive,
+      '--out',
+      out,
+      '--epochs',
+      '1',
+      '--train-limit',
+      '1024',
+      '--test-limit',
+      '200',
+      '--batch-size',
+      '32',
+      '--checkpoint-every',
+      '5',
+      '--json',
+    ];
+    const events: { type: string; step?: number; epoch?: number }[] = [];
+    const code = await new Promise<number | null>((resolve) => {
+      const child = spawn(process.execPath, args, { env: { ...process.env, CI: 'true' } });
+      let buffered = '';
+      let sent = false;
+      child.stdout.on('data', (d: Buffer) => {
+        buffered += d.toString();
+        const lines = buffered.split('\n');
+        buffered = lines.pop()!;
+        for (const l of lines) events.push(JSON.parse(l));
+        // After the first step checkpoint (step 5 of 32): the stop comes mid-epoch.
+        if (!sent && events.some((e) => e.type === 'checkpoint')) {
+          sent = true;
+          child.kill('SIGINT');
+        }
+      });
+      child.on('exit', (c) => resolve(c));
+    });
+    expect(code).toBe(130);
+    const stopped = events.find((e) => e.type === 'stopped')!;
+    expect(stopped).toMatchObject({ epoch: 1 });
+    expect(stopped.step).toBeGreaterThan(5);
+    expect(stopped.step).toBeLessThan(32);
+    expect(events.at(-2)?.type).toBe('checkpoint'); // the stop's own checkpoint, just before
+    const pointer = JSON.parse(readFileSync(join(out, 'checkpoint.json'), 'utf8')).latest;
+    const state = JSON.parse(readFileSync(join(out, 'checkpoints', pointer, 'state.json'), 'utf8'));
+    expect(state).toMatchObject({ epoch: 0, stepInEpoch: stopped.step });
+    expect(existsSync(join(out, 'metrics.jsonl'))).toBe(false);
+    const r = await dirac(['train', '--resume', out], { timeoutMs: 600_000 });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain(`resuming at epoch 1, step ${stopped.step}`);
+    expect(metrics(out).map((m) => [m.epoch, m.trainImages])).toEqual([[1, 1024]]);
+  });
+
   it('bad inputs get one clear error line and a non-zero exit, with nothing half-written', async () => {
     const dir = tempDir();
     const short = join(dir, 'short');

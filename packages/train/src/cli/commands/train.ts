@@ -1,3 +1,4 @@
+import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
 import { UsageError } from '@dirac/core';
 import { loadCifar } from '../../data/cifar';
@@ -11,6 +12,7 @@ import {
   prepareRunDir,
   type RunData,
   type RunEvent,
+  RunStoppedError,
   readRunConfig,
   specFor,
   type TrainConfig,
@@ -153,6 +155,11 @@ function reporter(json: boolean, epochs: number): (e: RunEvent) => void {
         `epoch ${m.epoch}: train loss ${m.trainLoss.toFixed(4)} top-1 ${(100 * m.trainTop1).toFixed(2)}% | test loss ${m.testLoss.toFixed(4)} top-1 ${(100 * m.testTop1).toFixed(2)}% top-5 ${(100 * m.testTop5).toFixed(2)}% | ${m.imagesPerSecond.toFixed(1)} img/s | ${m.wallTime.toFixed(0)} s${left === undefined ? '' : ` | run ETA ${formatDuration(left)} (${epochs - m.epoch} epoch${epochs - m.epoch === 1 ? '' : 's'} left)`}`,
       );
     }
+    if (e.type === 'stopped') {
+      bar?.stop();
+      bar = null;
+      line(`dirac: stopped in epoch ${e.epoch} at step ${e.step}, checkpointed`);
+    }
     if (e.type === 'done')
       line(`dirac: folded model (verified, max rel error ${e.foldError.toExponential(2)}) in ${e.folded}`);
   };
@@ -171,16 +178,53 @@ export async function run(
     if (!resume) await prepareRunDir(runDir);
     const backend = await selectBackend(opts.backend, false);
     const provenance = { command: commandLine(), commit: await sourceCommit() };
-    await trainRun(config, runDir, data, {
-      resume,
-      backend,
-      provenance,
-      onEvent: reporter(Boolean(opts.json), config.epochs),
-    });
+    const stop = stopOnSignals();
+    try {
+      await trainRun(config, runDir, data, {
+        resume,
+        backend,
+        provenance,
+        onEvent: reporter(Boolean(opts.json), config.epochs),
+        signal: stop.signal,
+      });
+    } catch (e) {
+      if (!(e instanceof RunStoppedError)) throw e;
+      if (!opts.json) process.stderr.write(`dirac: continue with dirac train --resume ${runDir}\n`);
+      return stop.exitCode();
+    } finally {
+      stop.dispose();
+    }
   } finally {
     await data.close();
   }
   return 0;
+}
+
+/**
+ * SIGINT (Ctrl-C) and SIGTERM ask the run to stop at the next step, after a checkpoint; a second signal
+ * quits at once (the last checkpoint stays intact). The exit code is then 128 + the signal's number.
+ */
+function stopOnSignals() {
+  const controller = new AbortController();
+  let received: NodeJS.Signals | undefined;
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (received) process.exit(128 + osConstants.signals[sig]);
+    received = sig;
+    controller.abort();
+    process.stderr.write(
+      `\ndirac: ${sig}: stopping after this step with a checkpoint (again to quit at once)\n`,
+    );
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return {
+    signal: controller.signal,
+    exitCode: () => 128 + osConstants.signals[received ?? 'SIGINT'],
+    dispose() {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    },
+  };
 }
 
 /** Opens the training and evaluation data of a run (CIFAR split files, or train/ and val/ image folders). */
