@@ -4,6 +4,17 @@ import { describe, expect, it } from 'vitest';
 import { parseNpy, serializeNpy } from '../src/io/npy';
 import { dirac, tempDir, torchFixtures } from './cli-helpers';
 
+describe('dirac --version', () => {
+  it('prints the version of @dirac/train', async () => {
+    const { version } = JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8'));
+    for (const flag of ['--version', '-V']) {
+      const r = await dirac([flag]);
+      expect(r.code).toBe(0);
+      expect(r.stdout.trim()).toBe(version);
+    }
+  });
+});
+
 describe('dirac info', () => {
   it.each([
     ['diracnet-28-10', ['--dataset', 'cifar10'], 36_450_090, 36_423_050],

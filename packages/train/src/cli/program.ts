@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { version } from '../../package.json';
 import { EXIT, reportError } from './output';
 
 type Action = (...args: never[]) => Promise<number | undefined>;
@@ -23,6 +24,7 @@ const backendHelp = 'tensor backend: auto, wasm, cpu, tensorflow (tfjs-node), gp
 export function buildProgram(): Command {
   const program = new Command('dirac')
     .description('Train, fold and run DiracNets')
+    .version(version, '-V, --version', 'print the version of @dirac/train')
     .showHelpAfterError()
     .configureOutput({ outputError: (s, write) => write(`dirac: ${s}`) })
     .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : EXIT.usage));
