@@ -2,6 +2,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseNpy, serializeNpy } from '../src/io/npy';
+import { DEFAULT_CONFIG } from '../src/run';
 import { dirac, tempDir, torchFixtures } from './cli-helpers';
 
 describe('dirac --version', () => {
@@ -12,6 +13,28 @@ describe('dirac --version', () => {
       expect(r.code).toBe(0);
       expect(r.stdout.trim()).toBe(version);
     }
+  });
+});
+
+describe('dirac train --help', () => {
+  it('states the defaults of a new run as DEFAULT_CONFIG has them', async () => {
+    const r = await dirac(['train', '--help']);
+    expect(r.code).toBe(0);
+    const help = r.stdout.replace(/\s+/g, ' ');
+    const d = DEFAULT_CONFIG;
+    for (const [flag, value] of [
+      ['--epochs <n>', d.epochs],
+      ['--batch-size <n>', d.batchSize],
+      ['--lr <x>', d.lr],
+      ['--schedule <name>', d.schedule],
+      ['--weight-decay <x>', d.weightDecay],
+      ['--momentum <x>', d.momentum],
+      ['--nesterov', d.nesterov ? 'on' : 'off'],
+      ['--label-smoothing <x>', d.labelSmoothing],
+      ['--seed <n>', d.seed],
+    ] as const)
+      expect(help).toMatch(new RegExp(`${flag.replace(/[<>]/g, '\\$&')} [^(]*\\(new runs: ${value}\\)`));
+    expect(help).toContain('--no-nesterov');
   });
 });
 

@@ -67,7 +67,7 @@ function overrides(o: TrainOptions): Partial<TrainConfig> {
   set('trainLimit', int('train-limit', o.trainLimit));
   set('testLimit', int('test-limit', o.testLimit));
   set('checkpointEvery', int('checkpoint-every', o.checkpointEvery));
-  if (o.nesterov) out.nesterov = true;
+  if (o.nesterov !== undefined) out.nesterov = o.nesterov;
   if (o.schedule !== undefined) {
     if (!SCHEDULES.includes(o.schedule as ScheduleName))
       throw new UsageError(`--schedule must be one of ${SCHEDULES.join(', ')}; got '${o.schedule}'`);
