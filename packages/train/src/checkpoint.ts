@@ -59,10 +59,10 @@ export async function hasCheckpoint(runDir: string): Promise<boolean> {
   return exists(join(runDir, POINTER));
 }
 
-/** Loads the latest checkpoint of a run directory. The caller owns the returned tensors. */
-export async function loadCheckpoint<S extends CheckpointState>(
+/** The latest checkpoint's folder and state (no tensors), or a DataError naming what is missing. */
+export async function readCheckpointState<S extends CheckpointState>(
   runDir: string,
-): Promise<{ state: S; tensors: TensorMap }> {
+): Promise<{ dir: string; state: S }> {
   let latest: string;
   try {
     latest = (JSON.parse(await readFile(join(runDir, POINTER), 'utf8')) as { latest: string }).latest;
@@ -73,6 +73,14 @@ export async function loadCheckpoint<S extends CheckpointState>(
   const state = JSON.parse(await readFile(join(dir, 'state.json'), 'utf8')) as S;
   if (state.version !== 1)
     throw new DataError(`checkpoint '${dir}' has unsupported version ${String(state.version)}`);
+  return { dir, state };
+}
+
+/** Loads the latest checkpoint of a run directory. The caller owns the returned tensors. */
+export async function loadCheckpoint<S extends CheckpointState>(
+  runDir: string,
+): Promise<{ state: S; tensors: TensorMap }> {
+  const { dir, state } = await readCheckpointState<S>(runDir);
   const tensors = safetensorsToTensors(new Uint8Array(await readFile(join(dir, 'tensors.safetensors'))));
   return { state, tensors };
 }

@@ -25,3 +25,4 @@ export {
   trainRun,
 } from './run';
 export { wholeHistory } from './run-log';
+export { type RunStatus, runStatus } from './run-status';

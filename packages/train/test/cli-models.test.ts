@@ -38,6 +38,25 @@ describe('dirac train --help', () => {
   });
 });
 
+describe('dirac status', () => {
+  it('describes a run directory, as text and as JSON; a folder that is not a run is one error line', async () => {
+    const dir = tempDir();
+    const config = { ...DEFAULT_CONFIG, data: 'cifar', epochs: 12 };
+    writeFileSync(join(dir, 'run.json'), JSON.stringify({ config, spec: config.model, created: 'now' }));
+    const text = await dirac(['status', dir]);
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toContain(
+      `${dir}: diracnet-34-1 on cifar10, onecycle schedule, peak lr 0.1, batch 128, 12 epochs`,
+    );
+    expect(text.stdout).toMatch(/progress +epoch 1 of 12, step 0; no checkpoint yet/);
+    const json = await dirac(['status', dir, '--json']);
+    expect(JSON.parse(json.stdout)).toMatchObject({ runDir: dir, epochsDone: 0, finished: false });
+    const bad = await dirac(['status', join(dir, 'nowhere')]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr.trim()).toMatch(/^dirac: error: .*is not a run directory/);
+  });
+});
+
 describe('dirac info', () => {
   it.each([
     ['diracnet-28-10', ['--dataset', 'cifar10'], 36_450_090, 36_423_050],

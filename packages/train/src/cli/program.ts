@@ -123,6 +123,13 @@ export function buildProgram(): Command {
     .action(lazy(() => import('./commands/train')));
 
   program
+    .command('status')
+    .description('where a training run stands: progress, last and best accuracy, time, time left')
+    .argument('<run>', 'run directory of dirac train')
+    .option('--json', 'print JSON')
+    .action(lazy(() => import('./commands/status')));
+
+  program
     .command('eval')
     .description('top-1/top-5 and loss of a model directory or an .onnx file on a dataset split')
     .requiredOption('--model <dir>', 'model directory (either form), or an .onnx file from dirac export')
