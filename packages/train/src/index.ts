@@ -22,7 +22,9 @@ export {
   readRunConfig,
   type TrainBatches,
   type TrainConfig,
+  type TrainRunOptions,
   trainRun,
 } from './run';
+export { lockRun, type RunLockOwner, runLockOwner } from './run-lock';
 export { wholeHistory } from './run-log';
 export { type RunStatus, runStatus } from './run-status';

@@ -1,5 +1,5 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DEFAULT_CONFIG, type EpochMetrics } from './run';
@@ -46,7 +46,12 @@ describe('runStatus', () => {
       { epoch: 3, stepInEpoch: 5, globalStep: 35, wallTime: 400, cpuTime: 790, history },
       { resumes: [{ at: 'then', epoch: 1, step: 3 }], init: { from: 'runs/a', history: [epoch(1, 5, 0.4)] } },
     );
+    writeFileSync(
+      join(dir, 'run.lock'),
+      JSON.stringify({ pid: process.pid, host: hostname(), since: 'now' }),
+    );
     const s = await runStatus(dir);
+    expect(s.trainer).toEqual({ pid: process.pid, host: hostname(), since: 'now' });
     expect(s).toMatchObject({
       epochsDone: 3,
       step: 5,
@@ -65,7 +70,9 @@ describe('runStatus', () => {
   });
 
   it('a run with no checkpoint yet, and a finished one', async () => {
-    expect(await runStatus(runDir('fresh'))).toMatchObject({ epochsDone: 0, step: 0, wallTime: 0 });
+    const fresh = await runStatus(runDir('fresh'));
+    expect(fresh).toMatchObject({ epochsDone: 0, step: 0, wallTime: 0 });
+    expect(fresh.trainer).toBeUndefined();
     expect((await runStatus(runDir('fresh'))).etaSeconds).toBeUndefined();
     const history = Array.from({ length: 10 }, (_, i) => epoch(i + 1, 10 * (i + 1), 0.5));
     const done = runDir('done', { epoch: 10, stepInEpoch: 0, globalStep: 100, wallTime: 100, history });

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { exists } from '@dirac/core/node';
 import { hasCheckpoint, readCheckpointState } from './checkpoint';
 import type { EpochMetrics, TrainConfig } from './run';
+import { type RunLockOwner, runLockOwner } from './run-lock';
 import { readRunJson } from './run-log';
 
 /** Where a run stands, from its directory alone (run.json, the latest checkpoint, folded/). */
@@ -22,6 +23,8 @@ export interface RunStatus {
   /** Seconds over every session (with pauses), and CPU seconds where the run records them. */
   wallTime: number;
   cpuTime?: number;
+  /** The `dirac train` process working in the run now, if any (its `run.lock`). */
+  trainer?: RunLockOwner;
   /** When the latest checkpoint was written (ISO 8601), if there is one. */
   checkpointAt?: string;
   resumes: number;
@@ -49,6 +52,7 @@ export async function runStatus(runDir: string): Promise<RunStatus> {
         at: (await stat(join(runDir, 'checkpoint.json'))).mtime.toISOString(),
       }))
     : undefined;
+  const trainer = await runLockOwner(runDir);
   const state: StateView = saved?.state ?? { epoch: 0, stepInEpoch: 0, wallTime: 0 };
   const history = state.history ?? [];
   const last = history.at(-1);
@@ -68,6 +72,7 @@ export async function runStatus(runDir: string): Promise<RunStatus> {
     best,
     wallTime: state.wallTime,
     ...(state.cpuTime !== undefined ? { cpuTime: state.cpuTime } : {}),
+    ...(trainer ? { trainer } : {}),
     ...(saved ? { checkpointAt: saved.at } : {}),
     resumes: run.resumes?.length ?? 0,
     ...(run.init ? { init: { from: run.init.from, earlierEpochs: run.init.history?.length ?? 0 } } : {}),

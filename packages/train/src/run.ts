@@ -33,6 +33,7 @@ import {
 import { loadInit, type RunInit } from './init';
 import { curvesSvg, svgToPng } from './plots';
 import { addLap, RunClock, type RunTimes } from './run-clock';
+import { lockRun } from './run-lock';
 import { historyJsonl, readRunJson, restartEpochs, wholeHistory } from './run-log';
 
 /**
@@ -243,30 +244,49 @@ async function checkpoint(runDir: string, state: RunState, model: TrainableModel
   return saveCheckpoint(runDir, state, tensors);
 }
 
+/** Options of {@link trainRun}. */
+export interface TrainRunOptions {
+  resume?: boolean;
+  backend?: BackendInfo;
+  onEvent?: (e: RunEvent) => void;
+  /**
+   * Recorded in run.json for the zoo's provenance: the command line and the source commit (of a resume:
+   * appended to `resumes`).
+   */
+  provenance?: { command?: string; commit?: string };
+  /**
+   * Aborting it stops the run at the end of the step in progress (mid-epoch) or of the evaluation in
+   * progress, after a checkpoint, with a {@link RunStoppedError}.
+   */
+  signal?: AbortSignal;
+}
+
 /**
  * Trains (or resumes) a run in `runDir`: checkpoints at every epoch end and every `checkpointEvery` steps,
  * metrics.jsonl and curves after every epoch, and at the end the training-form model (`model/`) and the
- * verified folded model (`folded/`).
+ * verified folded model (`folded/`). The run directory is locked (`run.lock`) while it trains, so a second
+ * process cannot train the same run.
  */
 export async function trainRun(
   config: TrainConfig,
   runDir: string,
   data: RunData,
-  options: {
-    resume?: boolean;
-    backend?: BackendInfo;
-    onEvent?: (e: RunEvent) => void;
-    /**
-     * Recorded in run.json for the zoo's provenance: the command line and the source commit (of a resume:
-     * appended to `resumes`).
-     */
-    provenance?: { command?: string; commit?: string };
-    /**
-     * Aborting it stops the run at the end of the step in progress (mid-epoch) or of the evaluation in
-     * progress, after a checkpoint, with a {@link RunStoppedError}.
-     */
-    signal?: AbortSignal;
-  } = {},
+  options: TrainRunOptions = {},
+): Promise<EpochMetrics[]> {
+  if (!options.resume) await prepareRunDir(runDir);
+  const release = await lockRun(runDir);
+  try {
+    return await trainLocked(config, runDir, data, options);
+  } finally {
+    await release();
+  }
+}
+
+async function trainLocked(
+  config: TrainConfig,
+  runDir: string,
+  data: RunData,
+  options: TrainRunOptions,
 ): Promise<EpochMetrics[]> {
   const emit = options.onEvent ?? (() => {});
   const spec = specFor(config);
@@ -288,7 +308,6 @@ export async function trainRun(
       backend: options.backend?.name,
     }));
   } else {
-    await prepareRunDir(runDir);
     if (config.init) ({ tensors, init } = await loadInit(config.init, spec));
     else tensors = initParams(spec, config.seed);
     const run: RunJson = {

@@ -1,7 +1,9 @@
 import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { DEFAULT_CONFIG } from '../src/run';
 import { cifarArchive, cliPath, dirac, hasCifar, sharedData, tempDir } from './cli-helpers';
 
 const metrics = (dir: string) =>
@@ -189,6 +191,23 @@ describe.skipIf(!hasCifar)('training on real CIFAR-10 (needs ../shared/data)', (
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toContain(`resuming at epoch 1, step ${stopped.step}`);
     expect(metrics(out).map((m) => [m.epoch, m.trainImages])).toEqual([[1, 1024]]);
+  });
+
+  it('refuses to train a run that another live process is training, naming it', async () => {
+    const out = tempDir();
+    const config = { ...DEFAULT_CONFIG, model: 'diracnet-10-0.5', data: cifarArchive, epochs: 1 };
+    writeFileSync(join(out, 'run.json'), JSON.stringify({ config, spec: config.model, created: 'now' }));
+    // this test's own process stands for the other trainer
+    writeFileSync(
+      join(out, 'run.lock'),
+      JSON.stringify({ pid: process.pid, host: hostname(), since: 'now' }),
+    );
+    const r = await dirac(['train', '--resume', out, '--train-limit', '64']);
+    expect(r.code).toBe(2);
+    const errors = r.stderr.split('\n').filter((l) => l.startsWith('dirac: error: '));
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(new RegExp(`is being trained by process ${process.pid} \\(since now\\)`));
+    expect(existsSync(join(out, 'run.lock'))).toBe(true); // still the other process's
   });
 
   it('bad inputs get one clear error line and a non-zero exit, with nothing half-written', async () => {

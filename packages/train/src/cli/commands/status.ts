@@ -8,6 +8,12 @@ function ago(iso: string): string {
   return `${formatDuration((Date.now() - Date.parse(iso)) / 1000)} ago`;
 }
 
+function trainer(s: RunStatus): string {
+  const t = s.trainer;
+  if (!t) return `none now (continue with dirac train --resume ${s.runDir})`;
+  return `process ${t.pid} on ${t.host}, since ${t.since}`;
+}
+
 function describe(s: RunStatus): string {
   const c = s.config;
   const lines = [
@@ -22,6 +28,7 @@ function describe(s: RunStatus): string {
         ? `progress     all ${c.epochs} epochs trained, not folded yet: dirac train --resume ${s.runDir} finishes it`
         : `progress     epoch ${s.epochsDone + 1} of ${c.epochs}, step ${s.step}${steps}${s.checkpointAt ? `; last checkpoint ${ago(s.checkpointAt)}` : '; no checkpoint yet'}`,
   );
+  if (!s.finished) lines.push(`trainer      ${trainer(s)}`);
   if (s.last) {
     const m = s.last;
     lines.push(
