@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The CLI guides end to end: train a DiracNet-10-1 on CIFAR-10, resume it, evaluate it, fold it again,
-# export it for ONNX and TF.js, and classify a batch with `dirac predict`.
+# export it for ONNX (float32 and int8) and TF.js.
 #
 #   bash examples/cli/cifar10.sh [CIFAR-10 .tar.gz or folder] [run directory]
 #
@@ -39,5 +39,14 @@ npx dirac fold "$RUN/model" --out "$RUN/folded-again" --fp16
 npx dirac export "$RUN/folded" --format onnx --out "$RUN/model.onnx"
 npx dirac export "$RUN/folded" --format tfjs --out "$RUN/web-model"
 #endregion export
+
+#region int8
+# int8 (QDQ) ONNX, calibrated on training images: Dirac convs become an int8 filter plus an exact int8
+# identity path (--no-split-identity quantizes them whole). Measure it like any model, and time it:
+npx dirac export "$RUN/folded" --format onnx --quantize int8 --calibration "$DATA" --calibration-size 64 \
+  --out "$RUN/model.int8.onnx"
+npx dirac eval --model "$RUN/model.int8.onnx" --data "$DATA" --limit "$TEST_LIMIT" --json
+node bench/onnx-variants.bench.mjs "$RUN/model.onnx" "$RUN/model.int8.onnx"
+#endregion int8
 
 ls "$RUN"

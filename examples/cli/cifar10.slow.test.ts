@@ -23,7 +23,17 @@ it.skipIf(!built || !existsSync(cifar))(
     // dirac eval --json (pretty-printed) among the training progress lines
     expect(r.out).toMatch(/"n": 200,/);
     expect(r.out).toMatch(/"top1": (0|1)(\.\d+)?,/);
-    for (const f of ['model', 'folded', 'folded-again', 'model.onnx', 'web-model', 'curves.svg']) {
+    // the int8 export's speed against float32 (bench/onnx-variants.bench.mjs)
+    expect(r.out).toMatch(/batch 64: model\.onnx \d+ img\/s \(x1\.00\), model\.int8\.onnx \d+ img\/s/);
+    for (const f of [
+      'model',
+      'folded',
+      'folded-again',
+      'model.onnx',
+      'model.int8.onnx',
+      'web-model',
+      'curves.svg',
+    ]) {
       expect(readdirSync(run)).toContain(f);
     }
     expect(readdirSync(join(run, 'folded-again'))).toContain('weights.fp16.safetensors');

@@ -1,5 +1,6 @@
 import { type Model, requireTensor, ShapeError, UsageError } from '@dirac/core';
 import * as tf from '@tensorflow/tfjs-core';
+import { identityKey, identitySplit, splitKey, withoutIdentity } from './identity-split';
 import { type ExportOp, lowerModel } from './lower';
 
 /**
@@ -88,6 +89,21 @@ export async function calibrateActivations(
     }
   };
   const t = (name: string) => requireTensor(model.tensors, name);
+  // The parts of the convs int8 export splits (see identity-split.ts), made once.
+  const splits = new Map<string, { filter: tf.Tensor; d: tf.Tensor } | undefined>();
+  const splitOf = (op: Extract<ExportOp, { op: 'conv' }>) => {
+    if (!splits.has(op.name)) {
+      const d = identitySplit(op);
+      splits.set(
+        op.name,
+        d && {
+          filter: tf.keep(tf.tensor(withoutIdentity(op, d), op.weight.shape)),
+          d: tf.keep(tf.tensor1d(d)),
+        },
+      );
+    }
+    return splits.get(op.name);
+  };
   const run = (ops: ExportOp[], x: tf.Tensor, prefix: string): tf.Tensor => {
     ops.forEach((op, i) => {
       x = step(op, x, opKey(prefix, i));
@@ -99,13 +115,21 @@ export async function calibrateActivations(
     switch (op.op) {
       case 'conv': {
         const [[pt, pb], [pl, pr]] = op.padding;
-        const y = tf.conv2d(x as tf.Tensor4D, t(op.weight.name) as tf.Tensor4D, op.stride, [
-          [0, 0],
-          [pt, pb],
-          [pl, pr],
-          [0, 0],
-        ]);
-        const b = op.bias ? tf.add(y, t(op.bias.name)) : y;
+        const conv = (w: tf.Tensor) => {
+          const y = tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, op.stride, [
+            [0, 0],
+            [pt, pb],
+            [pl, pr],
+            [0, 0],
+          ]);
+          return op.bias ? tf.add(y, t(op.bias.name)) : y;
+        };
+        const split = splitOf(op);
+        if (split) {
+          record(splitKey(key), conv(split.filter));
+          record(identityKey(key), tf.mul(x, split.d));
+        }
+        const b = conv(t(op.weight.name));
         return op.relu ? tf.relu(b) : b;
       }
       case 'relu':
@@ -135,18 +159,13 @@ export async function calibrateActivations(
     }
   };
   let images = 0;
-  for await (const batch of batches) {
-    if (batch.rank !== 4 || batch.shape[3] !== lowered.channels) {
-      throw new ShapeError(
-        `calibration batches must be NHWC [N, H, W, ${lowered.channels}]; got [${batch.shape.join(', ')}]`,
-      );
-    }
-    tf.tidy(() => {
-      const x = batch.dtype === 'float32' ? batch : tf.cast(batch, 'float32');
+  try {
+    images = await calibrateOn(batches, lowered.channels, (x) => {
       record('input', x);
       run(lowered.ops, x, '');
     });
-    images += batch.shape[0];
+  } finally {
+    for (const split of splits.values()) tf.dispose(split ? [split.filter, split.d] : []);
   }
   if (images === 0) throw new UsageError('calibration needs at least one image');
   const ranges: Record<string, [number, number]> = {};
@@ -156,4 +175,23 @@ export async function calibrateActivations(
       a.hi / (method === 'minmax' ? 1 : a.batches),
     ];
   return { method, ...(method === 'percentile' ? { percentile: p } : {}), images, ranges };
+}
+
+/** Runs `each` on every batch (cast to float32, inside tidy) and counts the images. */
+async function calibrateOn(
+  batches: Iterable<tf.Tensor4D> | AsyncIterable<tf.Tensor4D>,
+  channels: number,
+  each: (x: tf.Tensor) => void,
+): Promise<number> {
+  let images = 0;
+  for await (const batch of batches) {
+    if (batch.rank !== 4 || batch.shape[3] !== channels) {
+      throw new ShapeError(
+        `calibration batches must be NHWC [N, H, W, ${channels}]; got [${batch.shape.join(', ')}]`,
+      );
+    }
+    tf.tidy(() => each(batch.dtype === 'float32' ? batch : tf.cast(batch, 'float32')));
+    images += batch.shape[0];
+  }
+  return images;
 }

@@ -1,6 +1,7 @@
 import { float32ToFloat16, type Model, SpecError, UsageError } from '@dirac/core';
 import { version as packageVersion } from '../../package.json';
 import { type CalibrationTable, opKey } from './calibrate';
+import { identityKey, identitySplit, splitKey, withoutIdentity } from './identity-split';
 import { type ExportOp, type HostTensor, lowerModel, modelMetadata, transposeData } from './lower';
 import { ModelProto, OnnxAttributeType, OnnxDataType } from './proto';
 
@@ -45,6 +46,13 @@ export interface ExportOnnxOptions {
    * are small and the most sensitive).
    */
   keepFloat?: string[];
+  /**
+   * int8 (default true): convs whose folded weight is dominated by the Dirac identity are exported as
+   * `conv(x, W − diag(d)) + d ⊙ x`, quantizing only the small filter (see identity-split.ts). Needs a
+   * calibration table with their `.split` ranges (from this version's calibrateActivations; older tables
+   * export those convs whole).
+   */
+  splitIdentity?: boolean;
   /** Extra `metadata_props` entries; they override the ones the exporter writes. */
   metadata?: Record<string, string>;
   /** `producer_version`; default the @dirac/core version the exporter belongs to. */
@@ -106,12 +114,15 @@ class OnnxGraphBuilder {
   private readonly qparams = new Map<string, { scale: number; zeroPoint: number }>();
   /** int8: values already passed through QuantizeLinear → DequantizeLinear. */
   private readonly quantized = new Set<string>();
+  /** int8: the convs exported split into filter + identity. */
+  readonly split: string[] = [];
 
   constructor(
     reserved: string[],
     private readonly quantize: OnnxQuantization | undefined,
     private readonly calibration: CalibrationTable | undefined,
     private readonly keepFloat: ReadonlySet<string> = new Set(),
+    private readonly splitIdentity = true,
   ) {
     for (const n of reserved) this.used.add(n);
   }
@@ -214,6 +225,38 @@ class OnnxGraphBuilder {
     };
   }
 
+  /**
+   * int8: `d ⊙ x` as a depthwise 1x1 conv of the quantized input, whose int8 per-channel weights hold `d`
+   * exactly (one value per channel), quantized on its own range: an int8 conv and an int8 Add at run time.
+   */
+  private identityPath(x: string, d: Float32Array, name: string, key: string): string {
+    const { w } = this.weights(`${name}.identity`, [d.length, 1, 1, 1], d, undefined, x);
+    const y = this.node('Conv', [x, w], `${name}.identity_path`, [
+      ints('kernel_shape', [1, 1]),
+      ints('strides', [1, 1]),
+      ints('pads', [0, 0, 0, 0]),
+      ints('dilations', [1, 1]),
+      int('group', d.length),
+    ]);
+    this.calibrated(y, identityKey(key));
+    return this.qdq(y);
+  }
+
+  /** int8: the identity `d` to split off this conv, when it has one and the calibration measured the split. */
+  private identityOf(op: Extract<ExportOp, { op: 'conv' }>, key: string): Float32Array | undefined {
+    const ranges = this.calibration?.ranges;
+    if (
+      this.quantize !== 'int8' ||
+      !this.splitIdentity ||
+      !ranges?.[splitKey(key)] ||
+      !ranges[identityKey(key)]
+    )
+      return undefined;
+    const d = identitySplit(op);
+    if (d) this.split.push(op.name);
+    return d;
+  }
+
   ops(list: ExportOp[], x: string, prefix: string): string {
     list.forEach((op, i) => {
       const key = opKey(prefix, i);
@@ -229,10 +272,11 @@ class OnnxGraphBuilder {
         const [kh, kw, cin, cout] = op.weight.shape as [number, number, number, number];
         const inFloat = this.keepFloat.has(op.name);
         if (!inFloat) x = this.qdq(x);
+        const d = inFloat ? undefined : this.identityOf(op, key);
         const { w, b } = this.weights(
           op.weight.name,
           [cout, cin, kh, kw],
-          transposeData(op.weight.data, op.weight.shape, [3, 2, 0, 1]),
+          transposeData(d ? withoutIdentity(op, d) : op.weight.data, op.weight.shape, [3, 2, 0, 1]),
           op.bias,
           x,
           inFloat,
@@ -245,6 +289,11 @@ class OnnxGraphBuilder {
           ints('dilations', [1, 1]),
           int('group', 1),
         ]);
+        if (d) {
+          // the filter's output gets its own range, so DQ → Conv → Q still fuses into an int8 conv
+          this.calibrated(y, splitKey(key));
+          y = this.node('Add', [this.qdq(y), this.identityPath(x, d, op.name, key)], `${op.name}.sum`);
+        }
         if (op.relu) y = this.node('Relu', [y], `${op.name}.relu`);
         this.calibrated(y, key);
         // int8: conv outputs are quantized right away, so that DQ → Conv → (Relu) → Q fuses into one int8 conv.
@@ -319,6 +368,7 @@ function quantizationNote(
   quantize: OnnxQuantization,
   calibration: CalibrationTable | undefined,
   keepFloat: string[] = [],
+  split: string[] = [],
 ): string {
   if (quantize === 'fp16') return JSON.stringify({ weights: 'float16', compute: 'float32' });
   return JSON.stringify({
@@ -327,6 +377,7 @@ function quantizationNote(
     biases: 'int32',
     activations: 'uint8 per tensor',
     ...(keepFloat.length ? { float32Layers: keepFloat } : {}),
+    ...(split.length ? { identitySplitLayers: split } : {}),
     calibration: {
       method: calibration!.method,
       ...(calibration!.percentile !== undefined ? { percentile: calibration!.percentile } : {}),
@@ -392,6 +443,7 @@ export function exportOnnx(model: Model, options: ExportOnnxOptions = {}): Uint8
     quantize,
     options.calibration,
     new Set(options.keepFloat ?? []),
+    options.splitIdentity ?? true,
   );
   const x0 =
     layout === 'NHWC'
@@ -411,7 +463,9 @@ export function exportOnnx(model: Model, options: ExportOnnxOptions = {}): Uint8
   const metadata: Record<string, string> = {
     ...modelMetadata(model),
     inputLayout: layout,
-    ...(quantize ? { quantization: quantizationNote(quantize, options.calibration, options.keepFloat) } : {}),
+    ...(quantize
+      ? { quantization: quantizationNote(quantize, options.calibration, options.keepFloat, g.split) }
+      : {}),
     ...options.metadata,
   };
   const message = ModelProto.fromObject({

@@ -72,6 +72,10 @@ export function buildProgram(): Command {
       '--keep-float <names>',
       'int8: conv/linear layers left in float32, comma-separated (e.g. conv,fc)',
     )
+    .option(
+      '--no-split-identity',
+      'int8: quantize Dirac convs whole instead of as a quantized filter plus a float identity path',
+    )
     .option('--dataset <name>', 'int8: dataset of --calibration: cifar10 | cifar100 | imagefolder', 'cifar10')
     .option('--json', 'print a JSON summary')
     .action(lazy(() => import('./commands/export')));

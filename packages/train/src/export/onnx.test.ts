@@ -42,7 +42,7 @@ interface Decoded {
   opsetImport: { domain?: string; version: number }[];
   metadataProps: { key: string; value: string }[];
   graph: {
-    node: { opType: string; attribute?: { name: string }[] }[];
+    node: { opType: string; name?: string; attribute?: { name: string }[] }[];
     input: {
       name: string;
       type: { tensorType: { shape: { dim: { dimValue?: number; dimParam?: string }[] } } };
@@ -247,6 +247,42 @@ describe('exportOnnx', () => {
       expect(maxRelError(q.data, want)).toBeLessThan(0.3);
     },
   );
+
+  it('int8 splits Dirac convs into an int8 filter and an exact int8 identity path, closer to float32', async () => {
+    const model = keep(foldedModel('diracnet-10-1', {}, 6));
+    const shape = [8, 3, 32, 32];
+    const calib = [
+      tf.tensor4d(nchwToNhwc(randomNchw([16, 3, 32, 32], 21), [16, 3, 32, 32]), [16, 32, 32, 3]),
+    ];
+    const table = await calibrateActivations(model, calib);
+    tf.dispose(calib);
+    const split = exportOnnx(model, { quantize: 'int8', calibration: table });
+    const whole = exportOnnx(model, { quantize: 'int8', calibration: table, splitIdentity: false });
+    // a table from before the split (no .split/.identity ranges) exports every conv whole
+    const older = Object.fromEntries(
+      Object.entries(table.ranges).filter(([k]) => !/\.(split|identity)$/.test(k)),
+    );
+    expect(exportOnnx(model, { quantize: 'int8', calibration: { ...table, ranges: older } })).toEqual(whole);
+    const layers = JSON.parse(readOnnxMetadata(split).quantization!).identitySplitLayers as string[];
+    // every 3x3 conv with as many outputs as inputs; the first of groups 1 and 2 widen the net
+    expect(layers).toEqual([
+      'group0.block0.conv',
+      'group0.block1.conv',
+      'group1.block1.conv',
+      'group2.block1.conv',
+    ]);
+    expect(JSON.parse(readOnnxMetadata(whole).quantization!).identitySplitLayers).toBeUndefined();
+    const depthwise = (bytes: Uint8Array) =>
+      decode(bytes).graph.node.filter((n) => n.opType === 'Conv' && n.name?.endsWith('.identity_path'))
+        .length;
+    expect(depthwise(split)).toBe(layers.length);
+    expect(depthwise(whole)).toBe(0);
+    const x = randomNchw(shape as [number, number, number, number], 22);
+    const want = referenceLogits(model, x, shape);
+    const errSplit = maxRelError((await runOnnx(split, x, shape)).data, want);
+    const errWhole = maxRelError((await runOnnx(whole, x, shape)).data, want);
+    expect(errSplit).toBeLessThan(errWhole);
+  });
 
   it('int8 with keepFloat leaves the named layers in float32', async () => {
     const model = keep(foldedModel('diracnet-10-1', {}, 9));

@@ -26,6 +26,7 @@ interface ExportOptions {
   calibrationMethod?: string;
   percentile?: string;
   keepFloat?: string;
+  splitIdentity?: boolean;
   dataset?: string;
   json?: boolean;
 }
@@ -156,6 +157,7 @@ export async function run(dir: string, opts: ExportOptions): Promise<number> {
         ...(quantize ? { quantize } : {}),
         ...(calibration ? { calibration } : {}),
         ...(keepFloat.length ? { keepFloat } : {}),
+        ...(opts.splitIdentity === false ? { splitIdentity: false } : {}),
       });
       await mkdir(dirname(out), { recursive: true });
       await writeFileAtomic(out, bytes);

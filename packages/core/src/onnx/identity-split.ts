@@ -1,0 +1,57 @@
+import type { ExportOp } from './lower';
+
+type ConvOp = Extract<ExportOp, { op: 'conv' }>;
+
+/**
+ * A folded Dirac conv is a scaled identity (the Dirac delta, now one per channel on the kernel's centre) plus a
+ * small filter. Per-channel int8 weights give each output channel one scale, set by its identity tap, which is
+ * 10–100x the other taps in a trained DiracNet: those then round to a few int8 steps. int8 export therefore
+ * splits such a conv into `conv(x, W − diag(d)) + d ⊙ x`: the small filter gets its own per-channel
+ * scales, and `d ⊙ x` is a depthwise 1x1 conv whose int8 weights hold `d` exactly.
+ *
+ * @returns `d`, the centre-tap diagonal per channel, for a conv that computes a same-size output (stride 1,
+ *   square odd kernel padded by half of it, as many outputs as inputs) whose diagonal dominates (the median
+ *   over channels of |d| / the largest other tap is at least 2); undefined for any other conv
+ */
+export function identitySplit(op: ConvOp): Float32Array | undefined {
+  const [kh, kw, ci, co] = op.weight.shape as [number, number, number, number];
+  const half = (kh - 1) / 2;
+  const [[t, b], [l, r]] = op.padding;
+  if (kh !== kw || kh % 2 !== 1 || ci !== co || op.stride[0] !== 1 || op.stride[1] !== 1) return undefined;
+  if (t !== half || b !== half || l !== half || r !== half) return undefined;
+  const w = op.weight.data;
+  const centre = (half * kw + half) * ci;
+  const d = new Float32Array(co);
+  const ratios: number[] = [];
+  for (let o = 0; o < co; o++) {
+    d[o] = w[(centre + o) * co + o]!;
+    let other = 0;
+    for (let k = 0; k < kh * kw * ci; k++)
+      if (k !== centre + o) other = Math.max(other, Math.abs(w[k * co + o]!));
+    ratios.push(other > 0 ? Math.abs(d[o]!) / other : Number.POSITIVE_INFINITY);
+  }
+  ratios.sort((x, y) => x - y);
+  return ratios[ratios.length >> 1]! >= 2 ? d : undefined;
+}
+
+/** The conv's weight without the identity part: `W − diag(d)` on the kernel's centre (same `[kh, kw, in, out]`). */
+export function withoutIdentity(op: ConvOp, d: Float32Array): Float32Array {
+  const [kh, kw, ci, co] = op.weight.shape as [number, number, number, number];
+  const half = (kh - 1) / 2;
+  const out = Float32Array.from(op.weight.data);
+  for (let o = 0; o < co; o++) {
+    const i = ((half * kw + half) * ci + o) * co + o;
+    out[i] = out[i]! - d[o]!;
+  }
+  return out;
+}
+
+/** The calibration key of the split conv's filter-only output. */
+export function splitKey(key: string): string {
+  return `${key}.split`;
+}
+
+/** The calibration key of the split conv's identity path, `d ⊙ x`. */
+export function identityKey(key: string): string {
+  return `${key}.identity`;
+}
