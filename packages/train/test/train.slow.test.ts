@@ -12,6 +12,17 @@ const metrics = (dir: string) =>
     .split('\n')
     .map((l) => JSON.parse(l));
 
+/** Node arguments of a small JSON-mode run of DiracNet-10-0.5 (1,024 training images, batch 32). */
+function smallRun(out: string, epochs: number, checkpointEvery: number): string[] {
+  return [
+    cliPath,
+    'train',
+    ...['--model', 'diracnet-10-0.5', '--data', cifarArchive, '--out', out, '--epochs', String(epochs)],
+    ...['--train-limit', '1024', '--test-limit', '200', '--batch-size', '32'],
+    ...['--checkpoint-every', String(checkpointEvery), '--json'],
+  ];
+}
+
 describe.skipIf(!hasCifar)('training on real CIFAR-10 (needs ../shared/data)', () => {
   it('DiracNet-10-1 learns: well above chance on 1,000 test images after one epoch on 4,000 images', async () => {
     const out = join(tempDir(), 'run');
@@ -76,27 +87,7 @@ describe.skipIf(!hasCifar)('training on real CIFAR-10 (needs ../shared/data)', (
 
   it('resumes after SIGKILL with no epoch lost or repeated', async () => {
     const out = join(tempDir(), 'run');
-    const args = [
-      cliPath,
-      'train',
-      '--model',
-      'diracnet-10-0.5',
-      '--data',
-      cifarArchive,
-      '--out',
-      out,
-      '--epochs',
-      '2',
-      '--train-limit',
-      '1024',
-      '--test-limit',
-      '200',
-      '--batch-size',
-      '32',
-      '--checkpoint-every',
-      '10',
-      '--json',
-    ];
+    const args = smallRun(out, 2, 10);
     await new Promise<void>((resolve, reject) => {
       const child = spawn(process.execPath, args, { env: { ...process.env, CI: 'true' } });
       let checkpoints = 0;
@@ -138,27 +129,7 @@ describe.skipIf(!hasCifar)('training on real CIFAR-10 (needs ../shared/data)', (
 
   it('SIGINT stops mid-epoch after a checkpoint (exit 130), and the resume loses no image', async () => {
     const out = join(tempDir(), 'run');
-    const args = [
-      cliPath,
-      'train',
-      '--model',
-      'diracnet-10-0.5',
-      '--data',
-      cifarArchive,
-      '--out',
-      out,
-      '--epochs',
-      '1',
-      '--train-limit',
-      '1024',
-      '--test-limit',
-      '200',
-      '--batch-size',
-      '32',
-      '--checkpoint-every',
-      '5',
-      '--json',
-    ];
+    const args = smallRun(out, 1, 5);
     const events: { type: string; step?: number; epoch?: number }[] = [];
     const code = await new Promise<number | null>((resolve) => {
       const child = spawn(process.execPath, args, { env: { ...process.env, CI: 'true' } });
