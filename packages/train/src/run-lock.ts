@@ -67,6 +67,8 @@ export async function lockRun(runDir: string): Promise<() => Promise<void>> {
         `'${runDir}' is being trained by ${where} (since ${owner.since}); stop it first, or delete ${path} if that process is gone`,
       );
     }
+    // A stale lock: removed, then the link is tried again. Two processes doing this at the same instant could
+    // each remove the other's fresh lock; only simultaneous takeovers of a dead process's run can race so.
     await rm(path, { force: true });
   }
   throw new UsageError(`could not lock '${runDir}': another process keeps taking ${path}`);
