@@ -1,6 +1,6 @@
 import { type Model, requireTensor, ShapeError, UsageError } from '@dirac/core';
 import * as tf from '@tensorflow/tfjs-core';
-import { identityKey, identitySplit, splitKey, withoutIdentity } from './identity-split';
+import { identityKey, identitySplit, identityWeight, splitKey, withoutIdentity } from './identity-split';
 import { type ExportOp, lowerModel } from './lower';
 
 /**
@@ -90,7 +90,7 @@ export async function calibrateActivations(
   };
   const t = (name: string) => requireTensor(model.tensors, name);
   // The parts of the convs int8 export splits (see identity-split.ts), made once.
-  const splits = new Map<string, { filter: tf.Tensor; d: tf.Tensor } | undefined>();
+  const splits = new Map<string, { filter: tf.Tensor; identity: tf.Tensor } | undefined>();
   const splitOf = (op: Extract<ExportOp, { op: 'conv' }>) => {
     if (!splits.has(op.name)) {
       const d = identitySplit(op);
@@ -98,7 +98,7 @@ export async function calibrateActivations(
         op.name,
         d && {
           filter: tf.keep(tf.tensor(withoutIdentity(op, d), op.weight.shape)),
-          d: tf.keep(tf.tensor1d(d)),
+          identity: tf.keep(tf.tensor(identityWeight(op, d), [1, 1, ...op.weight.shape.slice(2)])),
         },
       );
     }
@@ -127,7 +127,7 @@ export async function calibrateActivations(
         const split = splitOf(op);
         if (split) {
           record(splitKey(key), conv(split.filter));
-          record(identityKey(key), tf.mul(x, split.d));
+          record(identityKey(key), tf.conv2d(x as tf.Tensor4D, split.identity as tf.Tensor4D, 1, 'valid'));
         }
         const b = conv(t(op.weight.name));
         return op.relu ? tf.relu(b) : b;
@@ -165,7 +165,7 @@ export async function calibrateActivations(
       run(lowered.ops, x, '');
     });
   } finally {
-    for (const split of splits.values()) tf.dispose(split ? [split.filter, split.d] : []);
+    for (const split of splits.values()) tf.dispose(split ? [split.filter, split.identity] : []);
   }
   if (images === 0) throw new UsageError('calibration needs at least one image');
   const ranges: Record<string, [number, number]> = {};

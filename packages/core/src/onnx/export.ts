@@ -1,7 +1,7 @@
 import { float32ToFloat16, type Model, SpecError, UsageError } from '@dirac/core';
 import { version as packageVersion } from '../../package.json';
 import { type CalibrationTable, opKey } from './calibrate';
-import { identityKey, identitySplit, splitKey, withoutIdentity } from './identity-split';
+import { identityKey, identitySplit, identityWeight, splitKey, withoutIdentity } from './identity-split';
 import { type ExportOp, type HostTensor, lowerModel, modelMetadata, transposeData } from './lower';
 import { ModelProto, OnnxAttributeType, OnnxDataType } from './proto';
 
@@ -226,17 +226,27 @@ class OnnxGraphBuilder {
   }
 
   /**
-   * int8: `d ⊙ x` as a depthwise 1x1 conv of the quantized input, whose int8 per-channel weights hold `d`
-   * exactly (one value per channel), quantized on its own range: an int8 conv and an int8 Add at run time.
+   * int8: `d ⊙ x` as a 1x1 conv of the quantized input (depthwise when the conv keeps the channel count) whose
+   * int8 per-channel weights hold `d` exactly (one value per output channel), quantized on its own range: an
+   * int8 conv and an int8 Add at run time.
    */
-  private identityPath(x: string, d: Float32Array, name: string, key: string): string {
-    const { w } = this.weights(`${name}.identity`, [d.length, 1, 1, 1], d, undefined, x);
-    const y = this.node('Conv', [x, w], `${name}.identity_path`, [
+  private identityPath(
+    x: string,
+    op: Extract<ExportOp, { op: 'conv' }>,
+    d: Float32Array,
+    key: string,
+  ): string {
+    const [, , cin, cout] = op.weight.shape as [number, number, number, number];
+    const depthwise = cin === cout;
+    const w = depthwise ? d : transposeData(identityWeight(op, d), [1, 1, cin, cout], [3, 2, 0, 1]);
+    const dims = depthwise ? [cout, 1, 1, 1] : [cout, cin, 1, 1];
+    const { w: weight } = this.weights(`${op.name}.identity`, dims, w, undefined, x);
+    const y = this.node('Conv', [x, weight], `${op.name}.identity_path`, [
       ints('kernel_shape', [1, 1]),
       ints('strides', [1, 1]),
       ints('pads', [0, 0, 0, 0]),
       ints('dilations', [1, 1]),
-      int('group', d.length),
+      int('group', depthwise ? cout : 1),
     ]);
     this.calibrated(y, identityKey(key));
     return this.qdq(y);
@@ -292,7 +302,7 @@ class OnnxGraphBuilder {
         if (d) {
           // the filter's output gets its own range, so DQ → Conv → Q still fuses into an int8 conv
           this.calibrated(y, splitKey(key));
-          y = this.node('Add', [this.qdq(y), this.identityPath(x, d, op.name, key)], `${op.name}.sum`);
+          y = this.node('Add', [this.qdq(y), this.identityPath(x, op, d, key)], `${op.name}.sum`);
         }
         if (op.relu) y = this.node('Relu', [y], `${op.name}.relu`);
         this.calibrated(y, key);

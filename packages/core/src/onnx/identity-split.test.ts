@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { identitySplit, withoutIdentity } from './identity-split';
+import { identitySplit, identityWeight, withoutIdentity } from './identity-split';
 import type { ExportOp } from './lower';
 
 type ConvOp = Extract<ExportOp, { op: 'conv' }>;
@@ -33,10 +33,17 @@ describe('identitySplit', () => {
     expect(op.weight.data[(4 * 2 + 1) * 2 + 1]).toBe(2); // the op itself is left alone
   });
 
+  it('splits a widening conv on the channels its identity covers (as dirac_ makes it)', () => {
+    const op = conv(4, 1, 0.1, {}, 2);
+    const d = identitySplit(op)!;
+    expect([...d]).toEqual([1, 2, 0, 0]);
+    expect([...identityWeight(op, d)]).toEqual([1, 0, 0, 0, 0, 2, 0, 0]); // [1, 1, in 2, out 4]
+    expect(withoutIdentity(op, d).filter((v) => v === 0)).toHaveLength(2);
+  });
+
   it.each([
     ['a diagonal that does not dominate', conv(2, 1, 1.5)],
     ['stride 2', conv(2, 1, 0.1, { stride: [2, 2] })],
-    ['more outputs than inputs', conv(4, 1, 0.1, {}, 2)],
     [
       'no padding (a smaller output)',
       conv(2, 1, 0.1, {

@@ -264,11 +264,13 @@ describe('exportOnnx', () => {
     );
     expect(exportOnnx(model, { quantize: 'int8', calibration: { ...table, ranges: older } })).toEqual(whole);
     const layers = JSON.parse(readOnnxMetadata(split).quantization!).identitySplitLayers as string[];
-    // every 3x3 conv with as many outputs as inputs; the first of groups 1 and 2 widen the net
+    // every Dirac conv, the widening first ones of groups 1 and 2 too; not the stem conv (3 inputs, no identity)
     expect(layers).toEqual([
       'group0.block0.conv',
       'group0.block1.conv',
+      'group1.block0.conv',
       'group1.block1.conv',
+      'group2.block0.conv',
       'group2.block1.conv',
     ]);
     expect(JSON.parse(readOnnxMetadata(whole).quantization!).identitySplitLayers).toBeUndefined();
