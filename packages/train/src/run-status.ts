@@ -76,15 +76,19 @@ export async function runStatus(runDir: string): Promise<RunStatus> {
     ...(saved ? { checkpointAt: saved.at } : {}),
     resumes: run.resumes?.length ?? 0,
     ...(run.init ? { init: { from: run.init.from, earlierEpochs: run.init.history?.length ?? 0 } } : {}),
-    etaSeconds: eta(
-      history,
+    etaSeconds: timeLeft(
+      history.map((m) => m.wallTime),
       config.epochs - state.epoch - (stepsPerEpoch ? state.stepInEpoch / stepsPerEpoch : 0),
     ),
   };
 }
 
-function eta(history: EpochMetrics[], epochsLeft: number): number | undefined {
-  const recent = history.slice(-4);
+/**
+ * Seconds left for `epochsLeft` epochs at the pace of the last three, from the run's wall time at the end of
+ * consecutive epochs; undefined before two epoch ends or when nothing is left.
+ */
+export function timeLeft(epochEnds: number[], epochsLeft: number): number | undefined {
+  const recent = epochEnds.slice(-4);
   if (recent.length < 2 || epochsLeft <= 0) return undefined;
-  return (epochsLeft * (recent.at(-1)!.wallTime - recent[0]!.wallTime)) / (recent.length - 1);
+  return (epochsLeft * (recent.at(-1)! - recent[0]!)) / (recent.length - 1);
 }

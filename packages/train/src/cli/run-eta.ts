@@ -1,7 +1,8 @@
+import { timeLeft } from '../run-status';
+
 /** Estimates the time a run has left from the epochs this process has timed (the last three). */
 export class RunEta {
-  private lastWallTime?: number;
-  private readonly durations: number[] = [];
+  private readonly epochEnds: number[] = [];
 
   constructor(private readonly totalEpochs: number) {}
 
@@ -10,12 +11,8 @@ export class RunEta {
    * until one whole epoch has been timed (the first epoch of a resume may be a part) or when none is left.
    */
   epochDone(epoch: number, wallTime: number): number | undefined {
-    if (this.lastWallTime !== undefined) this.durations.push(wallTime - this.lastWallTime);
-    this.lastWallTime = wallTime;
-    const recent = this.durations.slice(-3);
-    const left = this.totalEpochs - epoch;
-    if (!recent.length || left <= 0) return undefined;
-    return (left * recent.reduce((a, b) => a + b, 0)) / recent.length;
+    this.epochEnds.push(wallTime);
+    return timeLeft(this.epochEnds, this.totalEpochs - epoch);
   }
 }
 
