@@ -5,7 +5,7 @@ type ConvOp = Extract<ExportOp, { op: 'conv' }>;
 /**
  * A folded Dirac conv is a scaled identity (the Dirac delta, now one per channel on the kernel's centre) plus a
  * small filter. Per-channel int8 weights give each output channel one scale, set by its identity tap, which is
- * 10–100x the other taps in a trained DiracNet: those then round to a few int8 steps. int8 export therefore
+ * 10–130x the other taps in a trained DiracNet (bench/identity-dominance.mjs): those then round to a few int8 steps. int8 export therefore
  * splits such a conv into `conv(x, W − diag(d)) + d ⊙ x`: the small filter gets its own per-channel scales, and
  * the identity path is a 1x1 conv whose int8 weights hold `d` exactly (depthwise when the conv keeps the
  * channel count; a widening conv has the identity on its first input-many channels, as `dirac_` makes it).
