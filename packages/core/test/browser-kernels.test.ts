@@ -5,15 +5,11 @@
  * kernels' unshared-memory build) and in a cross-origin isolated one (threaded backend on a
  * SharedArrayBuffer heap, the shared-memory build). Skipped when /usr/bin/chromium is absent.
  */
-import { join, resolve } from 'node:path';
-import type { Browser } from 'playwright-core';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { haveChromium, launchChromium, pageReport } from '../../../test-support/chromium';
-import { serveDir } from '../../../test-support/serve-dir';
-import { buildTestPage, type TestPage } from '../../../test-support/test-page';
+import { haveChromium, pageReport } from '../../../test-support/chromium';
+import { openPageFixture, type PageFixture, type Served } from '../../../test-support/page-fixture';
 import type { KernelsReport, Run } from './browser-kernels/page';
-
-const repo = resolve(__dirname, '..', '..', '..');
 
 /** Largest |a − b| over a tensor, relative to the largest |b|. */
 function relError(a: number[], b: number[]): number {
@@ -27,31 +23,21 @@ function relError(a: number[], b: number[]): number {
 }
 
 describe.skipIf(!haveChromium('browser kernels test'))('SIMD training kernels in chromium', () => {
-  let page: TestPage;
-  let server: Awaited<ReturnType<typeof serveDir>>;
-  let isolated: Awaited<ReturnType<typeof serveDir>>;
-  let browser: Browser;
+  let fx: PageFixture;
+  let isolated: Served;
 
   beforeAll(async () => {
-    page = await buildTestPage(join(__dirname, 'browser-kernels', 'page.ts'));
-    server = await serveDir(repo, { '/__page__/': page.dir });
-    isolated = await serveDir(
-      repo,
-      { '/__page__/': page.dir },
-      { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' },
-    );
-    browser = await launchChromium();
+    fx = await openPageFixture(join(__dirname, 'browser-kernels', 'page.ts'));
+    isolated = await fx.serveAgain({
+      'cross-origin-opener-policy': 'same-origin',
+      'cross-origin-embedder-policy': 'require-corp',
+    });
   }, 120_000);
 
-  afterAll(async () => {
-    await browser?.close();
-    await server?.close();
-    await isolated?.close();
-    await page?.remove();
-  });
+  afterAll(() => fx?.close());
 
-  const gradients = (srv: Awaited<ReturnType<typeof serveDir>>) =>
-    pageReport<KernelsReport>(browser, `${srv.url}/__page__/index.html?model=diracnet-10-1`, '__kernels');
+  const gradients = (srv: Served) =>
+    pageReport<KernelsReport>(fx.browser, fx.pageUrl({ model: 'diracnet-10-1' }, srv), '__kernels');
 
   function expectCpuGradients(runs: Run[], where: string): void {
     const [cpu, simd, ops] = runs as [Run, Run, Run];
@@ -74,7 +60,7 @@ describe.skipIf(!haveChromium('browser kernels test'))('SIMD training kernels in
   }
 
   it('gives the cpu backend gradients of DiracNet-10-1, with and without our kernels (one thread)', async () => {
-    const r = await gradients(server);
+    const r = await gradients(fx.server);
     expect(r.crossOriginIsolated).toBe(false);
     expect(r.sharedHeap).toBe(false);
     expectCpuGradients(r.runs, 'one thread');

@@ -5,32 +5,26 @@
  * numbers behind the browser 'auto' policy; not asserted: the machine is shared). Skipped when
  * /usr/bin/chromium is absent.
  */
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { disposeModel, useBackend } from '@dirac/core';
 import { load, type Prediction } from '@dirac/infer/node';
-import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { haveChromium, launchChromium, pageReport } from '../../../test-support/chromium';
-import { buildTestPage, type TestPage } from '../../../test-support/test-page';
+import { haveChromium, pageReport } from '../../../test-support/chromium';
+import { openPageFixture, type PageFixture } from '../../../test-support/page-fixture';
 import type { EnginesReport } from './browser-engines/page';
 import { patternRgb } from './browser-engines/pattern';
-import { CIFAR_LABELS, makeModel, removeDir, saveTempModel, serveDir } from './helpers';
-
-const repo = resolve(__dirname, '..', '..', '..');
+import { CIFAR_LABELS, makeModel, removeDir, saveTempModel } from './helpers';
 
 /** The synthetic images of page.ts, for Node. */
 const image = (seed: number, size: number) => ({ data: patternRgb(seed, size), width: size, height: size });
 
 describe.skipIf(!haveChromium('browser engines test'))('engines in chromium', () => {
-  let testPage: TestPage;
+  let fx: PageFixture;
   let small: string;
   let big: string;
-  let server: Awaited<ReturnType<typeof serveDir>>;
-  let browser: Browser;
   let node: Prediction[][];
 
   beforeAll(async () => {
-    testPage = await buildTestPage(join(__dirname, 'browser-engines', 'page.ts'), { splitting: true });
     await useBackend('wasm', { threads: 1 });
     const s = makeModel('diracnet-10-1', { labels: CIFAR_LABELS, seed: 2, logitScale: 40 });
     small = (await saveTempModel(s)).dir;
@@ -41,23 +35,22 @@ describe.skipIf(!haveChromium('browser engines test'))('engines in chromium', ()
     const clf = await load(small, { engine: 'tfjs' });
     node = await clf.classify([0, 1, 2].map((i) => image(i, 32)));
     await clf.dispose();
-    server = await serveDir(repo, { '/__page__/': testPage.dir, '/__small__/': small, '/__big__/': big });
-    browser = await launchChromium();
+    fx = await openPageFixture(join(__dirname, 'browser-engines', 'page.ts'), {
+      build: { splitting: true },
+      mounts: { '/__small__/': small, '/__big__/': big },
+    });
   }, 180_000);
 
   afterAll(async () => {
-    await browser?.close();
-    await server?.close();
-    await testPage?.remove();
+    await fx?.close();
     await Promise.all([small, big].filter(Boolean).map(removeDir));
   });
 
   async function run(params: Record<string, string>): Promise<EnginesReport> {
     const requests: string[] = [];
-    const url = `${server.url}/__page__/index.html?${new URLSearchParams(params)}`;
-    const r = await pageReport<EnginesReport>(browser, url, '__engines', { requests });
+    const r = await pageReport<EnginesReport>(fx.browser, fx.pageUrl(params), '__engines', { requests });
     // Everything came from the local server.
-    expect(requests.filter((u) => !u.startsWith(server.url))).toEqual([]);
+    expect(requests.filter((u) => !u.startsWith(fx.server.url))).toEqual([]);
     return r;
   }
 

@@ -3,36 +3,24 @@
  * Node built-in, a DiracNet learns a synthetic 10-class set on tfjs-wasm with our SIMD kernels, and the step
  * leaks no tensors. Skipped when /usr/bin/chromium is absent.
  */
-import { join, resolve } from 'node:path';
-import type { Browser } from 'playwright-core';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { haveChromium, launchChromium, pageReport } from '../../../test-support/chromium';
-import { serveDir } from '../../../test-support/serve-dir';
-import { buildTestPage, type TestPage } from '../../../test-support/test-page';
+import { haveChromium, pageReport } from '../../../test-support/chromium';
+import { openPageFixture, type PageFixture } from '../../../test-support/page-fixture';
 import type { TrainReport } from './browser-train/page';
 
-const repo = resolve(__dirname, '..', '..', '..');
-
 describe.skipIf(!haveChromium('browser training test'))('@dirac/train/browser in chromium', () => {
-  let page: TestPage;
+  let fx: PageFixture;
   let inputs: string[];
   let outputImports: string[];
-  let server: Awaited<ReturnType<typeof serveDir>>;
-  let browser: Browser;
 
   beforeAll(async () => {
-    page = await buildTestPage(join(__dirname, 'browser-train', 'page.ts'));
-    inputs = Object.keys(page.metafile.inputs);
-    outputImports = Object.values(page.metafile.outputs).flatMap((o) => o.imports.map((i) => i.path));
-    server = await serveDir(repo, { '/__page__/': page.dir });
-    browser = await launchChromium();
+    fx = await openPageFixture(join(__dirname, 'browser-train', 'page.ts'));
+    inputs = Object.keys(fx.page.metafile.inputs);
+    outputImports = Object.values(fx.page.metafile.outputs).flatMap((o) => o.imports.map((i) => i.path));
   }, 120_000);
 
-  afterAll(async () => {
-    await browser?.close();
-    await server?.close();
-    await page?.remove();
-  });
+  afterAll(() => fx?.close());
 
   it('bundles no Node built-in and none of the Node-only training code', () => {
     expect(outputImports.filter((p) => p.startsWith('node:'))).toEqual([]);
@@ -50,7 +38,7 @@ describe.skipIf(!haveChromium('browser training test'))('@dirac/train/browser in
   });
 
   it('trains a DiracNet on tfjs-wasm: the loss falls, no tensor leaks, and it learns the set', async () => {
-    const r = await pageReport<TrainReport>(browser, `${server.url}/__page__/index.html`, '__train');
+    const r = await pageReport<TrainReport>(fx.browser, fx.pageUrl(), '__train');
     console.log(
       `browser training: loss every 10 steps ${r.losses
         .filter((_, i) => i % 10 === 0)
