@@ -41,6 +41,35 @@ describe('lockRun', () => {
     expect(existsSync(join(d, 'run.lock'))).toBe(false);
   });
 
+  it('lets exactly one of several takeovers of the same stale lock win, however they interleave', async () => {
+    const d = dir('race');
+    writeFileSync(join(d, 'run.lock'), JSON.stringify({ pid: deadPid(), host: hostname(), since: 'then' }));
+    // All three contenders find the stale lock; then each removes it only after the one before has finished:
+    // the later ones must not remove the winner's fresh lock.
+    let found = 0;
+    let allFound: () => void = () => undefined;
+    const gate = new Promise<void>((ok) => {
+      allFound = ok;
+    });
+    const contenders: Array<Promise<() => Promise<void>>> = [];
+    for (let i = 0; i < 3; i++)
+      contenders.push(
+        lockRun(d, {
+          beforeTakeover: async () => {
+            if (++found === 3) allFound();
+            await gate;
+            if (i > 0) await contenders[i - 1]!.catch(() => undefined);
+          },
+        }),
+      );
+    const results = await Promise.allSettled(contenders);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'rejected']);
+    for (const r of results.slice(1)) expect((r as PromiseRejectedResult).reason).toBeInstanceOf(UsageError);
+    expect(await runLockOwner(d)).toMatchObject({ pid: process.pid });
+    await (results[0] as PromiseFulfilledResult<() => Promise<void>>).value();
+    expect(readdirSync(d)).toEqual([]);
+  });
+
   it("refuses a lock of another machine's process, which it cannot check", async () => {
     const d = dir('remote');
     writeFileSync(join(d, 'run.lock'), JSON.stringify({ pid: 1, host: 'elsewhere', since: 'then' }));
