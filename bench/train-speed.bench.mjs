@@ -29,9 +29,12 @@ const jsonPath = jsonOutputPath();
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-/** Full SGD steps/s with our wasm SIMD kernels switched off (the tf-op and XNNPACK paths they replace). */
-function measureWithoutSimd(model, b) {
-  const before = configureWasmSimdKernels({ batchNorm: false, filterGrad: false, conv: false });
+/**
+ * Seconds per full SGD step with some of our wasm SIMD kernels switched off: all of them (the tf-op and
+ * XNNPACK paths they replace), or only Winograd (the direct convolution kernel instead).
+ */
+function measureWith(model, b, switches) {
+  const before = configureWasmSimdKernels(switches);
   try {
     model.step(b, 0.05);
     const times = [];
@@ -131,7 +134,11 @@ console.log(
   `backend: ${info.name} (${info.reason}); ${cpus().length} cores; ${modelName}, batch ${batch}, median of ${steps} steps`,
 );
 const dirac = measure(modelName);
-const noSimd = info.name === 'wasm' ? measureWithoutSimd(dirac.model, dirac.b) : null;
+const wasm = info.name === 'wasm';
+const direct = wasm ? measureWith(dirac.model, dirac.b, { winograd: false }) : null;
+const noSimd = wasm
+  ? measureWith(dirac.model, dirac.b, { batchNorm: false, filterGrad: false, conv: false })
+  : null;
 const plainName = modelName.replace(/^diracnet/, 'plain');
 const plain = plainName !== modelName ? measure(plainName) : null;
 const torch = torchReference(modelName);
@@ -140,6 +147,7 @@ const rows = [
   ['tfjs training form (Dirac conv + BN), full SGD step', dirac.step],
   ['  forward only (train-mode BN)', dirac.fwd],
   ['  forward + backward (no update)', dirac.fwdBwd],
+  ...(direct ? [['  same step with direct 3x3 convolutions (no Winograd)', direct]] : []),
   ...(noSimd ? [['  same step without our wasm SIMD kernels (tf ops + XNNPACK)', noSimd]] : []),
   ...(plain ? [['tfjs plain conv + BN (same net, no Dirac term), full step', plain.step]] : []),
 ];

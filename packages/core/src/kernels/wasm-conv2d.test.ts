@@ -40,6 +40,11 @@ const cases: Record<string, Case> = {
     ],
   },
   'width 1': { x: [2, 6, 1, 4], k: [3, 3], co: 16, pad: 1 },
+  'Winograd: 3x3 same, odd height and width, Ci 8, Co 32': { x: [3, 7, 9, 8], k: [3, 3], co: 32, pad: 1 },
+  'Winograd: 64 → 64 at 8x8': { x: [3, 8, 8, 64], k: [3, 3], co: 64, pad: 'same' },
+  'Winograd: 16 → 32 at 32x32 (a widening DiracNet layer)': { x: [2, 32, 32, 16], k: [3, 3], co: 32, pad: 1 },
+  'Winograd: 20 tiles per row (two blocks), 5 tiles (odd)': { x: [2, 3, 40, 4], k: [3, 3], co: 16, pad: 1 },
+  'Winograd: one row, 5 tiles': { x: [2, 1, 10, 12], k: [3, 3], co: 16, pad: 1 },
   'stride 2 (stock kernel)': { x: [2, 8, 8, 4], k: [3, 3], co: 16, pad: 1, stride: 2 },
   'Co 8 (stock kernel)': { x: [2, 8, 8, 4], k: [3, 3], co: 8, pad: 1 },
 };
@@ -86,6 +91,18 @@ describe('SIMD Conv2D on tfjs-backend-wasm', () => {
     expect(relErr(run(cases[name]!, 11), ref.get(name)!)).toBeLessThan(1e-5); // stock kernel, same answer
     configureWasmSimdKernels(before);
     tf.dispose([x, w16, w8]);
+  });
+
+  it('runs 3x3 padding-1 convolutions by Winograd unless switched off (same answer, other rounding)', () => {
+    const name = 'Winograd: 64 → 64 at 8x8';
+    const i = Object.keys(cases).indexOf(name);
+    const wino = run(cases[name]!, 10 * i + 1);
+    const before = configureWasmSimdKernels({ winograd: false });
+    const direct = run(cases[name]!, 10 * i + 1);
+    configureWasmSimdKernels(before);
+    expect(relErr(direct, ref.get(name)!)).toBeLessThan(1e-5);
+    expect(relErr(wino, ref.get(name)!)).toBeLessThan(1e-5);
+    expect(Array.from(wino)).not.toEqual(Array.from(direct));
   });
 
   it('does not leak tensors', () => {

@@ -30,9 +30,16 @@ export interface WasmSimdKernelSwitches {
   filterGrad?: boolean;
   /** Stride-1 Conv2D (forward, and the input gradient of stride-1 convolutions). */
   conv?: boolean;
+  /** Within `conv`: 3×3 padding-1 convolutions by Winograd's F(2×2, 3×3) (16 instead of 36 products per 2×2 outputs). */
+  winograd?: boolean;
 }
 
-const switches: Required<WasmSimdKernelSwitches> = { batchNorm: true, filterGrad: true, conv: true };
+const switches: Required<WasmSimdKernelSwitches> = {
+  batchNorm: true,
+  filterGrad: true,
+  conv: true,
+  winograd: true,
+};
 
 /** Turns our SIMD kernels on or off (for benchmarks and tests); returns the previous settings. */
 export function configureWasmSimdKernels(s: WasmSimdKernelSwitches): Required<WasmSimdKernelSwitches> {
