@@ -1,7 +1,8 @@
 // 3×3 convolutions of a CIFAR DiracNet on the default Node backend (tfjs-wasm with @dirac/core's SIMD
-// kernels): Winograd's F(2×2, 3×3) against the direct kernel it replaces, measured in the same run,
-// alternating, on the same tensors. GFLOP/s count the direct convolution's 2·9·Ci·Co multiply-adds per
-// output pixel for both, so the ratio is the speed-up.
+// kernels): Winograd's F(2×2, 3×3) against the direct kernels it replaces, for the convolution (which is
+// also how the input gradient runs) and the filter gradient, measured in the same run, alternating, on the
+// same tensors. GFLOP/s count the direct convolution's 2·9·Ci·Co multiply-adds per output pixel for both,
+// so the ratio is the speed-up.
 //
 //   npm run build && node bench/winograd.bench.mjs [--batch 128] [--reps 7] [--json bench/results/winograd.json]
 import { configureWasmSimdKernels, useBackend } from '@dirac/core';
@@ -27,11 +28,23 @@ const info = await useBackend('auto');
 if (info.name !== 'wasm') throw new Error(`this benchmark is about the wasm backend, got ${info.name}`);
 console.log(`backend: ${info.name} (${info.reason}); batch ${batch}, best of ${reps}`);
 
-function time(x, w, winograd) {
+const OPS = {
+  conv: (x, w) => tf.conv2d(x, w, 1, 'same'),
+  'filter gradient': (x, w, dy) =>
+    tf
+      .engine()
+      .runKernel(
+        'Conv2DBackpropFilter',
+        { x, dy },
+        { strides: 1, pad: 'same', dataFormat: 'NHWC', filterShape: w.shape },
+      ),
+};
+
+function time(op, x, w, dy, winograd) {
   const before = configureWasmSimdKernels({ winograd });
   try {
     const t0 = performance.now();
-    const y = tf.conv2d(x, w, 1, 'same');
+    const y = op(x, w, dy);
     y.dataSync();
     const ms = performance.now() - t0;
     y.dispose();
@@ -45,38 +58,41 @@ const rows = [];
 for (const l of LAYERS) {
   const x = tf.randomUniform([batch, l.hw, l.hw, l.ci], -1, 1, 'float32', 1);
   const w = tf.randomUniform([3, 3, l.ci, l.co], -0.2, 0.2, 'float32', 2);
-  time(x, w, true);
-  time(x, w, false);
-  const best = { direct: Infinity, wino: Infinity };
-  for (let r = 0; r < reps; r++) {
-    // alternate the order so that load from other processes hits both alike
-    for (const winograd of r % 2 ? [true, false] : [false, true]) {
-      const ms = time(x, w, winograd);
-      const k = winograd ? 'wino' : 'direct';
-      best[k] = Math.min(best[k], ms);
+  const dy = tf.randomUniform([batch, l.hw, l.hw, l.co], -1, 1, 'float32', 3);
+  for (const [opName, op] of Object.entries(OPS)) {
+    time(op, x, w, dy, true);
+    time(op, x, w, dy, false);
+    const best = { direct: Infinity, wino: Infinity };
+    for (let r = 0; r < reps; r++) {
+      // alternate the order so that load from other processes hits both alike
+      for (const winograd of r % 2 ? [true, false] : [false, true]) {
+        const ms = time(op, x, w, dy, winograd);
+        const k = winograd ? 'wino' : 'direct';
+        best[k] = Math.min(best[k], ms);
+      }
     }
+    const gflop = (2 * 9 * l.ci * l.co * l.hw * l.hw * batch) / 1e9;
+    rows.push([
+      `${l.name} ${opName}`,
+      Number(best.direct.toFixed(1)),
+      Number(best.wino.toFixed(1)),
+      Number((gflop / (best.direct / 1000)).toFixed(1)),
+      Number((gflop / (best.wino / 1000)).toFixed(1)),
+      Number((best.direct / best.wino).toFixed(2)),
+    ]);
   }
-  tf.dispose([x, w]);
-  const gflop = (2 * 9 * l.ci * l.co * l.hw * l.hw * batch) / 1e9;
-  rows.push([
-    l.name,
-    Number(best.direct.toFixed(1)),
-    Number(best.wino.toFixed(1)),
-    Number((gflop / (best.direct / 1000)).toFixed(1)),
-    Number((gflop / (best.wino / 1000)).toFixed(1)),
-    Number((best.direct / best.wino).toFixed(2)),
-  ]);
+  tf.dispose([x, w, dy]);
 }
 const columns = ['layer', 'direct ms', 'Winograd ms', 'direct GFLOP/s', 'Winograd GFLOP/s', 'speed-up'];
-console.log(`\n${columns.map((c, i) => (i ? c.padStart(17) : c.padEnd(26))).join('')}`);
+console.log(`\n${columns.map((c, i) => (i ? c.padStart(17) : c.padEnd(42))).join('')}`);
 for (const r of rows)
-  console.log(r.map((c, i) => (i ? String(c).padStart(17) : String(c).padEnd(26))).join(''));
+  console.log(r.map((c, i) => (i ? String(c).padStart(17) : String(c).padEnd(42))).join(''));
 if (jsonPath) {
   writeResultsJson(jsonPath, {
     benchmark: 'winograd',
-    title: `3×3 convolutions (stride 1, padding 1), batch ${batch}: Winograd F(2×2, 3×3) against the direct SIMD kernel`,
+    title: `3×3 convolutions (stride 1, padding 1), batch ${batch}: Winograd F(2×2, 3×3) against the direct SIMD kernels`,
     baseline:
-      'the direct SIMD convolution kernel of @dirac/core, same tensors, measured alternately in the same run',
+      'the direct SIMD kernels of @dirac/core (convolution, filter gradient), same tensors, measured alternately in the same run',
     machine: { backend: `${info.name}${info.threads ? `, ${info.threads} threads` : ''}` },
     tables: [
       {

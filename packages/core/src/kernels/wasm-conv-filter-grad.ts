@@ -3,11 +3,13 @@
  * heap (kernels/simd/conv-filter-grad.wat). The swapped-batch Conv2D in wasm-conv-grad.ts hands XNNPACK a
  * "filter" as large as the whole activation, which it repacks on every call; here the reduction over
  * pixels runs with the accumulators of 2 input × 16 output channels in registers, tile by tile, so the
- * data of a tile stays in cache while every tap and channel block is accumulated from it.
+ * data of a tile stays in cache while every tap and channel block is accumulated from it. 3×3 convolutions
+ * with padding 1 go to wasm-winograd.ts.
  */
 import type * as tf from '@tensorflow/tfjs-core';
 import { convFilterGradWasmShared, convFilterGradWasmUnshared } from './simd/wasm-binaries.generated';
 import { heapKernels, wasmSimdKernelEnabled } from './wasm-heap';
+import { winogradApplies, winogradFilterGrad } from './wasm-winograd';
 
 interface FilterGradExports {
   filterGrad(...args: number[]): void;
@@ -35,6 +37,10 @@ export function wasmConvFilterGrad(
   if (!wasmSimdKernelEnabled('filterGrad') || x.dtype !== 'float32' || dy.dtype !== 'float32')
     return undefined;
   if (Co % CO_BLOCK !== 0 || x.size === 0 || dy.size === 0) return undefined;
+  if (winogradApplies(x, filterShape, padTop, padLeft, OH, OW)) {
+    const dw = winogradFilterGrad(x, dy);
+    if (dw) return dw;
+  }
   const k = heapKernels<FilterGradExports>('convFilterGrad', {
     shared: convFilterGradWasmShared,
     unshared: convFilterGradWasmUnshared,

@@ -6,23 +6,16 @@
  * re-parameterization), so XNNPACK repacks the weights every call, and its second thread helps little
  * on these small layers; this kernel reads the weights as they are and splits the batch between the
  * calling thread and the kernel helper threads. The input gradient of stride-1 convs (a Conv2D of dy
- * with the flipped filter) runs on it too.
+ * with the flipped filter) runs on it too. 3×3 convolutions with padding 1 go to wasm-winograd.ts.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { conv2dWasmShared, conv2dWasmUnshared } from './simd/wasm-binaries.generated';
-import { type HeapKernels, heapKernels, wasmSimdKernelEnabled } from './wasm-heap';
+import { heapKernels, wasmSimdKernelEnabled } from './wasm-heap';
+import { winogradApplies, winogradConv } from './wasm-winograd';
 
 interface Conv2dExports {
   conv(...args: number[]): void;
-  winoFilter(w: number, u: number, ci: number, co: number): void;
-  convWino(...args: number[]): void;
 }
-
-/**
- * Output tiles per block of the Winograd kernel: its per-block buffers (16 × tiles × channels floats, 16 KB
- * at 16 channels) stay in L1/L2 while the 16 products run over them.
- */
-const WINO_TILES = 16;
 
 /** Whether {@link wasmConv2d} runs for these operands (it also needs the wasm backend's heap). */
 export function wasmConv2dApplies(x: tf.TensorInfo, w: tf.TensorInfo): boolean {
@@ -61,9 +54,12 @@ export function wasmConv2d(
   const [N, H, W, Ci] = x.shape;
   const [KH, KW, , Co] = w.shape;
   if (!wasmConv2dApplies(x, w) || outH <= 0 || outW <= 0) return undefined;
+  if (winogradApplies(x, w.shape, padTop, padLeft, outH, outW)) {
+    const y = winogradConv(x, w);
+    if (y) return y;
+  }
   const k = conv2dKernels();
   if (!k) return undefined;
-  if (winogradApplies(x, w, padTop, padLeft, outH, outW)) return winogradConv(k, x, w);
   const { tensor: y, ptr: yPtr } = k.output([N, outH, outW, Co]);
   const [xPtr, wPtr] = [k.offset(x), k.offset(w)];
   k.runBatch('conv2d', 'conv', N, k.batchParts(N), (n0, n1) => [
@@ -83,52 +79,5 @@ export function wasmConv2d(
     padTop,
     padLeft,
   ]);
-  return y as tf.Tensor4D;
-}
-
-function winogradApplies(
-  x: tf.Tensor4D,
-  w: tf.Tensor4D,
-  padTop: number,
-  padLeft: number,
-  outH: number,
-  outW: number,
-): boolean {
-  const [, H, W, Ci] = x.shape;
-  const [KH, KW] = w.shape;
-  return (
-    wasmSimdKernelEnabled('winograd') &&
-    KH === 3 &&
-    KW === 3 &&
-    padTop === 1 &&
-    padLeft === 1 &&
-    outH === H &&
-    outW === W &&
-    Ci % 4 === 0
-  );
-}
-
-/** The 3×3, padding-1 convolution by Winograd's F(2×2, 3×3) (kernels/simd/conv2d.wat, `convWino`). */
-function winogradConv(k: HeapKernels<Conv2dExports>, x: tf.Tensor4D, w: tf.Tensor4D): tf.Tensor4D {
-  const [N, H, W, Ci] = x.shape;
-  const Co = w.shape[3];
-  const tilesW = (W + 1) >> 1;
-  const T = Math.min(WINO_TILES, tilesW);
-  const { tensor: y, ptr: yPtr } = k.output([N, H, W, Co]);
-  const parts = k.batchParts(N);
-  // Scratch: the transformed filter, then per part its padded input rows and tile buffers (all in bytes,
-  // multiples of 16 since Ci % 4 = 0 and Co % 16 = 0).
-  const uBytes = 16 * Ci * Co * 4;
-  const rowsBytes = 4 * (2 * tilesW + 2) * Ci * 4;
-  const vBytes = 16 * T * Ci * 4;
-  const mBytes = 16 * T * Co * 4;
-  const partBytes = rowsBytes + vBytes + mBytes;
-  const u = k.scratch(uBytes + parts * partBytes);
-  const [xPtr, wPtr] = [k.offset(x), k.offset(w)];
-  k.exports.winoFilter(wPtr, u, Ci, Co);
-  k.runBatch('conv2d', 'convWino', N, parts, (n0, n1, i) => {
-    const rows = u + uBytes + i * partBytes;
-    return [xPtr, u, yPtr, n0, n1, H, W, Ci, Co, rows, rows + rowsBytes, rows + rowsBytes + vBytes, T];
-  });
   return y as tf.Tensor4D;
 }

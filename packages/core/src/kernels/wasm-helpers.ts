@@ -9,6 +9,7 @@ import {
   batchnormWasmShared,
   conv2dWasmShared,
   convFilterGradWasmShared,
+  winogradWasmShared,
 } from './simd/wasm-binaries.generated';
 
 type WorkerCtor = typeof import('node:worker_threads').Worker;
@@ -18,6 +19,7 @@ const MODULES: Record<string, string> = {
   batchnorm: batchnormWasmShared,
   convFilterGrad: convFilterGradWasmShared,
   conv2d: conv2dWasmShared,
+  winograd: winogradWasmShared,
 };
 
 // Control block (Int32Array): job sequence, done sequence, ready flag, status, module, export, argc, args.
