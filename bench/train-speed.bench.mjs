@@ -29,11 +29,8 @@ const jsonPath = jsonOutputPath();
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-/**
- * Seconds per full SGD step with some of our wasm SIMD kernels switched off: all of them (the tf-op and
- * XNNPACK paths they replace), or only Winograd (the direct convolution kernel instead).
- */
-function measureWith(model, b, switches) {
+/** Seconds per full SGD step with our wasm SIMD kernels switched off (the tf-op and XNNPACK paths they replace). */
+function measureWithout(model, b, switches) {
   const before = configureWasmSimdKernels(switches);
   try {
     model.step(b, 0.05);
@@ -83,8 +80,16 @@ function measure(name) {
     value.dataSync();
     tf.dispose([value, ...Object.values(grads), ...kept]);
   };
+  const stepDirect = () => {
+    const before = configureWasmSimdKernels({ winograd: false });
+    try {
+      model.step(b, 0.05);
+    } finally {
+      configureWasmSimdKernels(before);
+    }
+  };
   // Interleaved rounds (rotating order), so that load from other processes hits every phase alike.
-  const phases = [() => model.step(b, 0.05), fwdOnly, fwdBwdOnly];
+  const phases = [() => model.step(b, 0.05), fwdOnly, fwdBwdOnly, stepDirect];
   const times = phases.map(() => []);
   for (let r = 0; r < steps; r++) {
     for (let k = 0; k < phases.length; k++) {
@@ -94,9 +99,9 @@ function measure(name) {
       times[i].push((performance.now() - t0) / 1000);
     }
   }
-  const [step, fwd, fwdBwd] = times.map(median);
+  const [step, fwd, fwdBwd, direct] = times.map(median);
   tf.dispose([x, y]);
-  return { model, b, step, fwd, fwdBwd };
+  return { model, b, step, fwd, fwdBwd, direct };
 }
 
 async function kernelProfile(model, b) {
@@ -135,9 +140,8 @@ console.log(
 );
 const dirac = measure(modelName);
 const wasm = info.name === 'wasm';
-const direct = wasm ? measureWith(dirac.model, dirac.b, { winograd: false }) : null;
 const noSimd = wasm
-  ? measureWith(dirac.model, dirac.b, { batchNorm: false, filterGrad: false, conv: false })
+  ? measureWithout(dirac.model, dirac.b, { batchNorm: false, filterGrad: false, conv: false })
   : null;
 const plainName = modelName.replace(/^diracnet/, 'plain');
 const plain = plainName !== modelName ? measure(plainName) : null;
@@ -147,7 +151,7 @@ const rows = [
   ['tfjs training form (Dirac conv + BN), full SGD step', dirac.step],
   ['  forward only (train-mode BN)', dirac.fwd],
   ['  forward + backward (no update)', dirac.fwdBwd],
-  ...(direct ? [['  same step with direct 3x3 convolutions (no Winograd)', direct]] : []),
+  ...(wasm ? [['  same step with direct 3x3 convolutions (no Winograd)', dirac.direct]] : []),
   ...(noSimd ? [['  same step without our wasm SIMD kernels (tf ops + XNNPACK)', noSimd]] : []),
   ...(plain ? [['tfjs plain conv + BN (same net, no Dirac term), full step', plain.step]] : []),
 ];
