@@ -82,7 +82,7 @@ const cases: Case[] = [
   { name: 'SIMD dW: 7x7 s1 pad 3, Ci 3', x: [1, 10, 10, 3], k: [7, 7], co: 16, strides: 1, pad: 3 },
   { name: 'SIMD dW: 3x3 s1 pad 3 (> k-1)', x: [1, 6, 6, 2], k: [3, 3], co: 16, strides: 1, pad: 3 },
   { name: 'SIMD dW: 1x1 s1', x: [2, 6, 6, 8], k: [1, 1], co: 48, strides: 1, pad: 'valid' },
-  // 3x3 pad 1, Ci a multiple of 4: both gradients by Winograd F(2x2, 3x3) (odd sizes: clipped edge tiles;
+  // 3x3 pad 1, Ci a multiple of 4: both gradients by Winograd F(4x4, 3x3) (odd sizes: clipped edge tiles;
   // more than one block of tiles, and a partial last one)
   { name: 'Winograd: 3x3 s1 pad 1, 16 -> 16', x: [3, 8, 8, 16], k: [3, 3], co: 16, strides: 1, pad: 1 },
   { name: 'Winograd: odd size, Ci 8, Co 32', x: [2, 7, 9, 8], k: [3, 3], co: 32, strides: 1, pad: 'same' },

@@ -30,7 +30,7 @@ export interface WasmSimdKernelSwitches {
   filterGrad?: boolean;
   /** Stride-1 Conv2D (forward, and the input gradient of stride-1 convolutions). */
   conv?: boolean;
-  /** Within `conv`: 3×3 padding-1 convolutions by Winograd's F(2×2, 3×3) (16 instead of 36 products per 2×2 outputs). */
+  /** Within `conv`: 3×3 padding-1 convolutions by Winograd's F(4×4, 3×3) (36 instead of 144 products per 4×4 outputs). */
   winograd?: boolean;
 }
 
