@@ -172,6 +172,16 @@ function transforms({ m, BT, G, AT }) {
       row.map((name, j) => `    (local.set $${name} (v128.load ${at('src', i * n + j, 'xiStride')}))`),
     );
     const math = twoSided(AT, AT, mm, s, y, k);
+    // the epilogue of a fused convolution: + bias (zero without one), then the ReLU when asked
+    const epilogue = [
+      '    (if (local.get $bias) (then',
+      '      (local.set $b (v128.load (local.get $bias)))',
+      '      (local.set $bias (i32.add (local.get $bias) (i32.const 16)))))',
+      ...y.flat().map((name) => `    (local.set $${name} (f32x4.add ${get(name)} (local.get $b)))`),
+      '    (if (local.get $relu) (then',
+      ...y.flat().map((name) => `      (local.set $${name} (f32x4.max ${get(name)} (v128.const i32x4 0 0 0 0)))`),
+      '    ))',
+    ];
     const stores = y.flatMap((row, i) =>
       row.map((name, j) => {
         const store = `(v128.store (i32.add ${at('dst', i, 'rowStride')} ${j === 0 ? '(i32.const 0)' : `(i32.mul (i32.const ${j}) (local.get $pixStride))`}) ${get(name)})`;
@@ -180,10 +190,17 @@ function transforms({ m, BT, G, AT }) {
     );
     out.push(
       `  ;; Y = Aᵀ·M·A of one tile, for \`channels\` channels 4 at a time: M[ξ] at src + ξ·xiStride; Y[i][j] stored`,
-      `  ;; at dst + i·rowStride + j·pixStride for i < rows and j < cols (a tile clipped by the image edge).`,
+      `  ;; at dst + i·rowStride + j·pixStride for i < rows and j < cols (a tile clipped by the image edge),`,
+      '  ;; plus bias[channel] when $bias is not 0 and through a ReLU when $relu.',
       '  (func $winoOut (param $src i32) (param $xiStride i32) (param $dst i32) (param $channels i32)',
-      '    (param $pixStride i32) (param $rowStride i32) (param $rows i32) (param $cols i32)',
-      ...channelLoop(`${decl(mm)} ${decl(s)} ${decl(y)}`, k, [...loads, ...math, ...stores]),
+      '    (param $pixStride i32) (param $rowStride i32) (param $rows i32) (param $cols i32) (param $bias i32)',
+      '    (param $relu i32)',
+      ...channelLoop(`(local $b v128) ${decl(mm)} ${decl(s)} ${decl(y)}`, k, [
+        ...loads,
+        ...math,
+        ...epilogue,
+        ...stores,
+      ]),
       '',
     );
   }
@@ -315,12 +332,14 @@ function loops(M, N, XI) {
   ;; it reads are copied into $rows with a zero border (so no tile needs bounds checks), and its tiles are
   ;; transformed into $v ([${XI}, T, Ci]), each with its place in y noted in $tbl (4 i32: address, rows,
   ;; columns). Whenever T tiles (from any rows and batch items, so that small images fill a block too) are
-  ;; there, \`convBlock\` multiplies them by u and writes them out. Ci must be a multiple of 4 and Co of 16;
-  ;; the buffers are this call's own (one set per thread).
+  ;; there, \`convBlock\` multiplies them by u and writes them out, + bias[co] when $bias is not 0 and through
+  ;; a ReLU when $relu (a fused convolution). Ci must be a multiple of 4 and Co of 16; the buffers are this
+  ;; call's own (one set per thread).
   (func (export "convWino")
     (param $x i32) (param $u i32) (param $y i32) (param $n0 i32) (param $n1 i32)
     (param $H i32) (param $W i32) (param $Ci i32) (param $Co i32)
-    (param $rows i32) (param $v i32) (param $m i32) (param $tbl i32) (param $T i32)
+    (param $rows i32) (param $v i32) (param $m i32) (param $tbl i32) (param $T i32) (param $bias i32)
+    (param $relu i32)
     (local $n i32) (local $ty i32) (local $tx i32) (local $cnt i32) (local $oy i32) (local $ox i32)
     (local $TH i32) (local $TW i32) (local $xPix i32) (local $yPix i32) (local $padRow i32)
     (local $vXi i32) (local $entry i32)
@@ -357,7 +376,7 @@ function loops(M, N, XI) {
           (local.set $cnt (i32.add (local.get $cnt) (i32.const 1)))
           (if (i32.eq (local.get $cnt) (local.get $T)) (then
             (call $convBlock (local.get $u) (local.get $v) (local.get $m) (local.get $tbl) (local.get $cnt)
-              (local.get $T) (local.get $W) (local.get $Ci) (local.get $Co))
+              (local.get $T) (local.get $W) (local.get $Ci) (local.get $Co) (local.get $bias) (local.get $relu))
             (local.set $cnt (i32.const 0))))
           (local.set $tx (i32.add (local.get $tx) (i32.const 1)))
           (br $txs)))
@@ -367,12 +386,12 @@ function loops(M, N, XI) {
       (br $batch)))
     (if (local.get $cnt) (then
       (call $convBlock (local.get $u) (local.get $v) (local.get $m) (local.get $tbl) (local.get $cnt)
-        (local.get $T) (local.get $W) (local.get $Ci) (local.get $Co)))))
+        (local.get $T) (local.get $W) (local.get $Ci) (local.get $Co) (local.get $bias) (local.get $relu)))))
 
   ;; The \`nt\` tiles of a block: m[ξ] = v[ξ]·u[ξ] (16 output channels and two tiles at a time), then each
   ;; tile transformed back to the place in y that $tbl notes for it.
   (func $convBlock (param $u i32) (param $v i32) (param $m i32) (param $tbl i32) (param $nt i32) (param $T i32)
-    (param $W i32) (param $Ci i32) (param $Co i32)
+    (param $W i32) (param $Ci i32) (param $Co i32) (param $bias i32) (param $relu i32)
     (local $xi i32) (local $co i32) (local $t i32) (local $xPix i32) (local $yPix i32) (local $vXi i32)
     (local $mXi i32) (local $uXi i32) (local $entry i32)
     (local.set $xPix (i32.shl (local.get $Ci) (i32.const 2)))
@@ -419,7 +438,8 @@ function loops(M, N, XI) {
         (i32.add (local.get $m) (i32.mul (local.get $t) (local.get $yPix)))
         (local.get $mXi) (i32.load (local.get $entry))
         (local.get $Co) (local.get $yPix) (i32.mul (local.get $W) (local.get $yPix))
-        (i32.load offset=4 (local.get $entry)) (i32.load offset=8 (local.get $entry)))
+        (i32.load offset=4 (local.get $entry)) (i32.load offset=8 (local.get $entry)) (local.get $bias)
+        (local.get $relu))
       (local.set $t (i32.add (local.get $t) (i32.const 1)))
       (br $outs))))
 

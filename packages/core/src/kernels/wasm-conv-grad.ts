@@ -23,6 +23,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { wasmConvFilterGrad } from './wasm-conv-filter-grad';
 import { wasmConv2d, wasmConv2dApplies, wasmConv2dRuns } from './wasm-conv2d';
 import { maxPoolGradWrap } from './wasm-maxpool-grad';
+import { winogradConv, winogradRuns } from './wasm-winograd';
 import { WrappedKernel } from './wrapped-kernel';
 
 type Pad4 = [[number, number], [number, number], [number, number], [number, number]];
@@ -591,8 +592,64 @@ const convKernel: tf.KernelFunc = (args) => {
 const convWrap = new WrappedKernel(KERNEL_CONV, convKernel);
 const inputWrap = new WrappedKernel(KERNEL_INPUT, inputKernel);
 
+interface FusedConv2DAttrs extends Conv2DAttrs {
+  activation?: string;
+}
+
+/**
+ * Fused convolutions (a folded DiracNet's conv + bias + ReLU) of 8 or more images that the Winograd kernel
+ * takes, with no or a linear/ReLU activation and a [Co] bias, run on it with the bias and ReLU in its output
+ * transform; others stock (XNNPACK).
+ */
+const fusedConvKernel: tf.KernelFunc = (args) => {
+  const { inputs, backend, attrs } = args;
+  const { x, filter, bias, preluActivationWeights } = inputs as unknown as Record<
+    string,
+    tf.TensorInfo | undefined
+  >;
+  const a = attrs as unknown as FusedConv2DAttrs;
+  const activation = a.activation ?? 'linear';
+  if (
+    x &&
+    filter &&
+    !preluActivationWeights &&
+    (activation === 'linear' || activation === 'relu') &&
+    (a.dataFormat ?? 'NHWC') === 'NHWC'
+  ) {
+    const info = tf.backend_util.computeConv2DInfo(
+      x.shape as [number, number, number, number],
+      filter.shape as [number, number, number, number],
+      a.strides,
+      a.dilations,
+      a.pad,
+      a.dimRoundingMode,
+    );
+    const { top, left } = info.padInfo;
+    const unitSteps =
+      info.strideHeight === 1 &&
+      info.strideWidth === 1 &&
+      info.dilationHeight === 1 &&
+      info.dilationWidth === 1;
+    // Small batches stay with XNNPACK, which splits pixels between threads (ours splits the batch, and
+    // transforms the filter on every call): on DiracNet-34-1 Winograd is ahead from about 8 images.
+    const batched = x.shape[0]! >= 8;
+    if (unitSteps && batched && winogradRuns(x, filter, bias, top, left, info.outHeight, info.outWidth)) {
+      return runAsKernel(backend as Backend, bias ? [x, filter, bias] : [x, filter], (xt, wt, bt) => {
+        const epilogue = { bias: bt, relu: activation === 'relu' };
+        const y = winogradConv(xt as tf.Tensor4D, wt as tf.Tensor4D, epilogue);
+        if (!y) throw new Error('winogradConv declined operands that winogradRuns accepted');
+        return y;
+      });
+    }
+  }
+  if (!fusedConvWrap.stock) throw new Error('the stock wasm FusedConv2D kernel is missing');
+  return fusedConvWrap.stock.kernelFunc(args);
+};
+
+const fusedConvWrap = new WrappedKernel('FusedConv2D', fusedConvKernel);
+
 /** Our kernels that replace stock ones (the filter gradient has no stock kernel to replace). */
-const wrapped = [inputWrap, convWrap, identityWrap, maxPoolGradWrap];
+const wrapped = [inputWrap, convWrap, fusedConvWrap, identityWrap, maxPoolGradWrap];
 
 function installFilterKernel(): void {
   const current = tf.getKernel(KERNEL_FILTER, BACKEND);

@@ -61,6 +61,51 @@ describe('Winograd F(4x4, 3x3) kernels', () => {
     }
   });
 
+  it('run fused convolutions (bias, ReLU) of folded models like the cpu backend, and leave other ones stock', async () => {
+    const x = tf.randomUniform([8, 9, 8, 16], -1, 1, 'float32', 1) as tf.Tensor4D;
+    const w = tf.randomUniform([3, 3, 16, 32], -0.2, 0.2, 'float32', 2) as tf.Tensor4D;
+    const bias = tf.randomUniform([32], -1, 1, 'float32', 3) as tf.Tensor1D;
+    const cases: Array<{ bias?: tf.Tensor1D; activation: 'linear' | 'relu' | 'elu'; pad: 1 | 'valid' }> = [
+      { bias, activation: 'relu', pad: 1 },
+      { bias, activation: 'linear', pad: 1 },
+      { activation: 'relu', pad: 1 },
+      { bias, activation: 'elu', pad: 1 }, // stock
+      { bias, activation: 'relu', pad: 'valid' }, // stock
+    ];
+    const run = () =>
+      cases.map((c) =>
+        tf.tidy(() => tf.fused.conv2d({ x, filter: w, strides: 1, pad: c.pad, ...c }).dataSync()),
+      );
+    const wino = run();
+    const before = configureWasmSimdKernels({ winograd: false });
+    const stock = run();
+    configureWasmSimdKernels(before);
+    await tf.setBackend('cpu');
+    const cpu = run();
+    await tf.setBackend('wasm');
+    cases.forEach((c, i) => {
+      expect(relErr(wino[i]!, cpu[i]!), `${c.activation} ${c.pad}`).toBeLessThan(1e-5);
+      if (c.activation !== 'elu' && c.pad === 1)
+        expect(Array.from(wino[i]!)).not.toEqual(Array.from(stock[i]!));
+      else expect(Array.from(wino[i]!)).toEqual(Array.from(stock[i]!));
+    });
+    // a batch under 8 stays with the stock kernel
+    const small = () =>
+      tf.tidy(() =>
+        tf.fused
+          .conv2d({ x: tf.slice(x, 0, 2), filter: w, pad: 1, bias, activation: 'relu', strides: 1 })
+          .dataSync(),
+      );
+    const withWinograd = small();
+    configureWasmSimdKernels({ winograd: false });
+    expect(Array.from(withWinograd)).toEqual(Array.from(small()));
+    configureWasmSimdKernels(before);
+    const n = tf.memory().numTensors;
+    for (let i = 0; i < 3; i++) run();
+    expect(tf.memory().numTensors).toBe(n);
+    tf.dispose([x, w, bias]);
+  });
+
   it('winograd.wat is what scripts/gen-winograd-wat.mjs writes', () => {
     const script = fileURLToPath(new URL('../../../../scripts/gen-winograd-wat.mjs', import.meta.url));
     expect(() => execFileSync(process.execPath, [script, '--check'], { stdio: 'pipe' })).not.toThrow();

@@ -70,6 +70,27 @@ function winogradKernels() {
 
 const tilesAcross = (W: number) => Math.ceil(W / M);
 
+/**
+ * Whether {@link winogradConv} will run (not return undefined) for these operands: {@link winogradApplies},
+ * a float32 filter, a float32 [Co] bias if any, and the wasm backend's heap within reach.
+ */
+export function winogradRuns(
+  x: tf.TensorInfo,
+  filter: tf.TensorInfo,
+  bias: tf.TensorInfo | undefined,
+  padTop: number,
+  padLeft: number,
+  outH: number,
+  outW: number,
+): boolean {
+  return (
+    winogradApplies(x, filter.shape, padTop, padLeft, outH, outW) &&
+    filter.dtype === 'float32' &&
+    (!bias || (bias.dtype === 'float32' && bias.shape.length === 1 && bias.shape[0] === filter.shape[3])) &&
+    winogradKernels() !== undefined
+  );
+}
+
 /** Byte sizes of one thread's buffers: padded input rows, transformed input tiles, output-side tiles. */
 function partBuffers(W: number, Ci: number, Co: number, tiles: number) {
   const rows = (M + 2) * (M * tilesAcross(W) + 2) * Ci * 4;
@@ -79,10 +100,18 @@ function partBuffers(W: number, Ci: number, Co: number, tiles: number) {
   return { rows, v, out, total: rows + v + out };
 }
 
-/** y = conv(x, w), 3×3, padding 1, stride 1; undefined when the kernel cannot run here. */
-export function winogradConv(x: tf.Tensor4D, w: tf.Tensor4D): tf.Tensor4D | undefined {
+/**
+ * y = conv(x, w), 3×3, padding 1, stride 1, optionally + bias (float32 [Co]) and through a ReLU (a fused
+ * convolution); undefined when the kernel cannot run here.
+ */
+export function winogradConv(
+  x: tf.Tensor4D,
+  w: tf.Tensor4D,
+  epilogue: { bias?: tf.TensorInfo; relu?: boolean } = {},
+): tf.Tensor4D | undefined {
   const k = winogradKernels();
-  if (!k || w.dtype !== 'float32') return undefined;
+  const { bias, relu = false } = epilogue;
+  if (!k || !winogradRuns(x, w, bias, 1, 1, x.shape[1], x.shape[2])) return undefined;
   const [N, H, W, Ci] = x.shape;
   const Co = w.shape[3];
   const T = convTiles(Ci, Co);
@@ -93,12 +122,12 @@ export function winogradConv(x: tf.Tensor4D, w: tf.Tensor4D): tf.Tensor4D | unde
   const tblBytes = T * 16;
   const partBytes = b.total + tblBytes;
   const u = k.scratch(uBytes + parts * partBytes);
-  const [xPtr, wPtr] = [k.offset(x), k.offset(w)];
+  const [xPtr, wPtr, biasPtr] = [k.offset(x), k.offset(w), bias ? k.offset(bias) : 0];
   k.exports.winoFilter(wPtr, u, Ci, Co);
   k.runBatch('winograd', 'convWino', N, parts, (n0, n1, i) => {
     const rows = u + uBytes + i * partBytes;
     const [v, m] = [rows + b.rows, rows + b.rows + b.v];
-    return [xPtr, u, yPtr, n0, n1, H, W, Ci, Co, rows, v, m, m + b.out, T];
+    return [xPtr, u, yPtr, n0, n1, H, W, Ci, Co, rows, v, m, m + b.out, T, biasPtr, relu ? 1 : 0];
   });
   return y as tf.Tensor4D;
 }

@@ -187,11 +187,13 @@
     (br $c))))
 
   ;; Y = Aᵀ·M·A of one tile, for `channels` channels 4 at a time: M[ξ] at src + ξ·xiStride; Y[i][j] stored
-  ;; at dst + i·rowStride + j·pixStride for i < rows and j < cols (a tile clipped by the image edge).
+  ;; at dst + i·rowStride + j·pixStride for i < rows and j < cols (a tile clipped by the image edge),
+  ;; plus bias[channel] when $bias is not 0 and through a ReLU when $relu.
   (func $winoOut (param $src i32) (param $xiStride i32) (param $dst i32) (param $channels i32)
-    (param $pixStride i32) (param $rowStride i32) (param $rows i32) (param $cols i32)
+    (param $pixStride i32) (param $rowStride i32) (param $rows i32) (param $cols i32) (param $bias i32)
+    (param $relu i32)
     (local $end i32)
-    (local $m0_0 v128) (local $m0_1 v128) (local $m0_2 v128) (local $m0_3 v128) (local $m0_4 v128) (local $m0_5 v128) (local $m1_0 v128) (local $m1_1 v128) (local $m1_2 v128) (local $m1_3 v128) (local $m1_4 v128) (local $m1_5 v128) (local $m2_0 v128) (local $m2_1 v128) (local $m2_2 v128) (local $m2_3 v128) (local $m2_4 v128) (local $m2_5 v128) (local $m3_0 v128) (local $m3_1 v128) (local $m3_2 v128) (local $m3_3 v128) (local $m3_4 v128) (local $m3_5 v128) (local $m4_0 v128) (local $m4_1 v128) (local $m4_2 v128) (local $m4_3 v128) (local $m4_4 v128) (local $m4_5 v128) (local $m5_0 v128) (local $m5_1 v128) (local $m5_2 v128) (local $m5_3 v128) (local $m5_4 v128) (local $m5_5 v128) (local $s0_0 v128) (local $s0_1 v128) (local $s0_2 v128) (local $s0_3 v128) (local $s0_4 v128) (local $s0_5 v128) (local $s1_0 v128) (local $s1_1 v128) (local $s1_2 v128) (local $s1_3 v128) (local $s1_4 v128) (local $s1_5 v128) (local $s2_0 v128) (local $s2_1 v128) (local $s2_2 v128) (local $s2_3 v128) (local $s2_4 v128) (local $s2_5 v128) (local $s3_0 v128) (local $s3_1 v128) (local $s3_2 v128) (local $s3_3 v128) (local $s3_4 v128) (local $s3_5 v128) (local $y0_0 v128) (local $y0_1 v128) (local $y0_2 v128) (local $y0_3 v128) (local $y1_0 v128) (local $y1_1 v128) (local $y1_2 v128) (local $y1_3 v128) (local $y2_0 v128) (local $y2_1 v128) (local $y2_2 v128) (local $y2_3 v128) (local $y3_0 v128) (local $y3_1 v128) (local $y3_2 v128) (local $y3_3 v128)
+    (local $b v128) (local $m0_0 v128) (local $m0_1 v128) (local $m0_2 v128) (local $m0_3 v128) (local $m0_4 v128) (local $m0_5 v128) (local $m1_0 v128) (local $m1_1 v128) (local $m1_2 v128) (local $m1_3 v128) (local $m1_4 v128) (local $m1_5 v128) (local $m2_0 v128) (local $m2_1 v128) (local $m2_2 v128) (local $m2_3 v128) (local $m2_4 v128) (local $m2_5 v128) (local $m3_0 v128) (local $m3_1 v128) (local $m3_2 v128) (local $m3_3 v128) (local $m3_4 v128) (local $m3_5 v128) (local $m4_0 v128) (local $m4_1 v128) (local $m4_2 v128) (local $m4_3 v128) (local $m4_4 v128) (local $m4_5 v128) (local $m5_0 v128) (local $m5_1 v128) (local $m5_2 v128) (local $m5_3 v128) (local $m5_4 v128) (local $m5_5 v128) (local $s0_0 v128) (local $s0_1 v128) (local $s0_2 v128) (local $s0_3 v128) (local $s0_4 v128) (local $s0_5 v128) (local $s1_0 v128) (local $s1_1 v128) (local $s1_2 v128) (local $s1_3 v128) (local $s1_4 v128) (local $s1_5 v128) (local $s2_0 v128) (local $s2_1 v128) (local $s2_2 v128) (local $s2_3 v128) (local $s2_4 v128) (local $s2_5 v128) (local $s3_0 v128) (local $s3_1 v128) (local $s3_2 v128) (local $s3_3 v128) (local $s3_4 v128) (local $s3_5 v128) (local $y0_0 v128) (local $y0_1 v128) (local $y0_2 v128) (local $y0_3 v128) (local $y1_0 v128) (local $y1_1 v128) (local $y1_2 v128) (local $y1_3 v128) (local $y2_0 v128) (local $y2_1 v128) (local $y2_2 v128) (local $y2_3 v128) (local $y3_0 v128) (local $y3_1 v128) (local $y3_2 v128) (local $y3_3 v128)
     (local $k0 v128) (local $k1 v128) (local $k2 v128)
     (local.set $k0 (f32x4.splat (f32.const 2)))
     (local.set $k1 (f32x4.splat (f32.const 4)))
@@ -275,6 +277,43 @@
     (local.set $y3_1 (f32x4.sub (f32x4.sub (f32x4.add (local.get $s3_1) (f32x4.mul (local.get $k0) (local.get $s3_3))) (local.get $s3_2)) (f32x4.mul (local.get $k0) (local.get $s3_4))))
     (local.set $y3_2 (f32x4.add (f32x4.add (f32x4.add (local.get $s3_1) (local.get $s3_2)) (f32x4.mul (local.get $k1) (local.get $s3_3))) (f32x4.mul (local.get $k1) (local.get $s3_4))))
     (local.set $y3_3 (f32x4.sub (f32x4.sub (f32x4.add (f32x4.add (local.get $s3_1) (f32x4.mul (local.get $k2) (local.get $s3_3))) (local.get $s3_5)) (local.get $s3_2)) (f32x4.mul (local.get $k2) (local.get $s3_4))))
+    (if (local.get $bias) (then
+      (local.set $b (v128.load (local.get $bias)))
+      (local.set $bias (i32.add (local.get $bias) (i32.const 16)))))
+    (local.set $y0_0 (f32x4.add (local.get $y0_0) (local.get $b)))
+    (local.set $y0_1 (f32x4.add (local.get $y0_1) (local.get $b)))
+    (local.set $y0_2 (f32x4.add (local.get $y0_2) (local.get $b)))
+    (local.set $y0_3 (f32x4.add (local.get $y0_3) (local.get $b)))
+    (local.set $y1_0 (f32x4.add (local.get $y1_0) (local.get $b)))
+    (local.set $y1_1 (f32x4.add (local.get $y1_1) (local.get $b)))
+    (local.set $y1_2 (f32x4.add (local.get $y1_2) (local.get $b)))
+    (local.set $y1_3 (f32x4.add (local.get $y1_3) (local.get $b)))
+    (local.set $y2_0 (f32x4.add (local.get $y2_0) (local.get $b)))
+    (local.set $y2_1 (f32x4.add (local.get $y2_1) (local.get $b)))
+    (local.set $y2_2 (f32x4.add (local.get $y2_2) (local.get $b)))
+    (local.set $y2_3 (f32x4.add (local.get $y2_3) (local.get $b)))
+    (local.set $y3_0 (f32x4.add (local.get $y3_0) (local.get $b)))
+    (local.set $y3_1 (f32x4.add (local.get $y3_1) (local.get $b)))
+    (local.set $y3_2 (f32x4.add (local.get $y3_2) (local.get $b)))
+    (local.set $y3_3 (f32x4.add (local.get $y3_3) (local.get $b)))
+    (if (local.get $relu) (then
+      (local.set $y0_0 (f32x4.max (local.get $y0_0) (v128.const i32x4 0 0 0 0)))
+      (local.set $y0_1 (f32x4.max (local.get $y0_1) (v128.const i32x4 0 0 0 0)))
+      (local.set $y0_2 (f32x4.max (local.get $y0_2) (v128.const i32x4 0 0 0 0)))
+      (local.set $y0_3 (f32x4.max (local.get $y0_3) (v128.const i32x4 0 0 0 0)))
+      (local.set $y1_0 (f32x4.max (local.get $y1_0) (v128.const i32x4 0 0 0 0)))
+      (local.set $y1_1 (f32x4.max (local.get $y1_1) (v128.const i32x4 0 0 0 0)))
+      (local.set $y1_2 (f32x4.max (local.get $y1_2) (v128.const i32x4 0 0 0 0)))
+      (local.set $y1_3 (f32x4.max (local.get $y1_3) (v128.const i32x4 0 0 0 0)))
+      (local.set $y2_0 (f32x4.max (local.get $y2_0) (v128.const i32x4 0 0 0 0)))
+      (local.set $y2_1 (f32x4.max (local.get $y2_1) (v128.const i32x4 0 0 0 0)))
+      (local.set $y2_2 (f32x4.max (local.get $y2_2) (v128.const i32x4 0 0 0 0)))
+      (local.set $y2_3 (f32x4.max (local.get $y2_3) (v128.const i32x4 0 0 0 0)))
+      (local.set $y3_0 (f32x4.max (local.get $y3_0) (v128.const i32x4 0 0 0 0)))
+      (local.set $y3_1 (f32x4.max (local.get $y3_1) (v128.const i32x4 0 0 0 0)))
+      (local.set $y3_2 (f32x4.max (local.get $y3_2) (v128.const i32x4 0 0 0 0)))
+      (local.set $y3_3 (f32x4.max (local.get $y3_3) (v128.const i32x4 0 0 0 0)))
+    ))
     (if (i32.and (i32.gt_s (local.get $rows) (i32.const 0)) (i32.gt_s (local.get $cols) (i32.const 0)))
       (then (v128.store (i32.add (local.get $dst) (i32.const 0)) (local.get $y0_0))))
     (if (i32.and (i32.gt_s (local.get $rows) (i32.const 0)) (i32.gt_s (local.get $cols) (i32.const 1)))
@@ -701,12 +740,14 @@
   ;; it reads are copied into $rows with a zero border (so no tile needs bounds checks), and its tiles are
   ;; transformed into $v ([36, T, Ci]), each with its place in y noted in $tbl (4 i32: address, rows,
   ;; columns). Whenever T tiles (from any rows and batch items, so that small images fill a block too) are
-  ;; there, `convBlock` multiplies them by u and writes them out. Ci must be a multiple of 4 and Co of 16;
-  ;; the buffers are this call's own (one set per thread).
+  ;; there, `convBlock` multiplies them by u and writes them out, + bias[co] when $bias is not 0 and through
+  ;; a ReLU when $relu (a fused convolution). Ci must be a multiple of 4 and Co of 16; the buffers are this
+  ;; call's own (one set per thread).
   (func (export "convWino")
     (param $x i32) (param $u i32) (param $y i32) (param $n0 i32) (param $n1 i32)
     (param $H i32) (param $W i32) (param $Ci i32) (param $Co i32)
-    (param $rows i32) (param $v i32) (param $m i32) (param $tbl i32) (param $T i32)
+    (param $rows i32) (param $v i32) (param $m i32) (param $tbl i32) (param $T i32) (param $bias i32)
+    (param $relu i32)
     (local $n i32) (local $ty i32) (local $tx i32) (local $cnt i32) (local $oy i32) (local $ox i32)
     (local $TH i32) (local $TW i32) (local $xPix i32) (local $yPix i32) (local $padRow i32)
     (local $vXi i32) (local $entry i32)
@@ -743,7 +784,7 @@
           (local.set $cnt (i32.add (local.get $cnt) (i32.const 1)))
           (if (i32.eq (local.get $cnt) (local.get $T)) (then
             (call $convBlock (local.get $u) (local.get $v) (local.get $m) (local.get $tbl) (local.get $cnt)
-              (local.get $T) (local.get $W) (local.get $Ci) (local.get $Co))
+              (local.get $T) (local.get $W) (local.get $Ci) (local.get $Co) (local.get $bias) (local.get $relu))
             (local.set $cnt (i32.const 0))))
           (local.set $tx (i32.add (local.get $tx) (i32.const 1)))
           (br $txs)))
@@ -753,12 +794,12 @@
       (br $batch)))
     (if (local.get $cnt) (then
       (call $convBlock (local.get $u) (local.get $v) (local.get $m) (local.get $tbl) (local.get $cnt)
-        (local.get $T) (local.get $W) (local.get $Ci) (local.get $Co)))))
+        (local.get $T) (local.get $W) (local.get $Ci) (local.get $Co) (local.get $bias) (local.get $relu)))))
 
   ;; The `nt` tiles of a block: m[ξ] = v[ξ]·u[ξ] (16 output channels and two tiles at a time), then each
   ;; tile transformed back to the place in y that $tbl notes for it.
   (func $convBlock (param $u i32) (param $v i32) (param $m i32) (param $tbl i32) (param $nt i32) (param $T i32)
-    (param $W i32) (param $Ci i32) (param $Co i32)
+    (param $W i32) (param $Ci i32) (param $Co i32) (param $bias i32) (param $relu i32)
     (local $xi i32) (local $co i32) (local $t i32) (local $xPix i32) (local $yPix i32) (local $vXi i32)
     (local $mXi i32) (local $uXi i32) (local $entry i32)
     (local.set $xPix (i32.shl (local.get $Ci) (i32.const 2)))
@@ -805,7 +846,8 @@
         (i32.add (local.get $m) (i32.mul (local.get $t) (local.get $yPix)))
         (local.get $mXi) (i32.load (local.get $entry))
         (local.get $Co) (local.get $yPix) (i32.mul (local.get $W) (local.get $yPix))
-        (i32.load offset=4 (local.get $entry)) (i32.load offset=8 (local.get $entry)))
+        (i32.load offset=4 (local.get $entry)) (i32.load offset=8 (local.get $entry)) (local.get $bias)
+        (local.get $relu))
       (local.set $t (i32.add (local.get $t) (i32.const 1)))
       (br $outs))))
 
