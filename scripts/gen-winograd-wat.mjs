@@ -179,7 +179,9 @@ function transforms({ m, BT, G, AT }) {
       '      (local.set $bias (i32.add (local.get $bias) (i32.const 16)))))',
       ...y.flat().map((name) => `    (local.set $${name} (f32x4.add ${get(name)} (local.get $b)))`),
       '    (if (local.get $relu) (then',
-      ...y.flat().map((name) => `      (local.set $${name} (f32x4.max ${get(name)} (v128.const i32x4 0 0 0 0)))`),
+      ...y
+        .flat()
+        .map((name) => `      (local.set $${name} (f32x4.max ${get(name)} (v128.const i32x4 0 0 0 0)))`),
       '    ))',
     ];
     const stores = y.flatMap((row, i) =>
