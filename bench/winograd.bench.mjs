@@ -1,8 +1,9 @@
 // 3×3 convolutions of a CIFAR DiracNet on the default Node backend (tfjs-wasm with @dirac/core's SIMD
 // kernels): Winograd's F(4×4, 3×3) against the direct kernels it replaces, for the convolution (which is
 // also how the input gradient runs) and the filter gradient, measured in the same run, alternating, on the
-// same tensors. GFLOP/s count the direct convolution's 2·9·Ci·Co multiply-adds per output pixel for both,
-// so the ratio is the speed-up.
+// same tensors; and for the fused convolution + bias + ReLU of folded models (inference), against tfjs-wasm's
+// own XNNPACK kernel. GFLOP/s count the direct convolution's 2·9·Ci·Co multiply-adds per output pixel for
+// both, so the ratio is the speed-up.
 //
 //   npm run build && node bench/winograd.bench.mjs [--batch 128] [--reps 7] [--json bench/results/winograd.json]
 import { configureWasmSimdKernels, useBackend } from '@dirac/core';
@@ -30,6 +31,8 @@ console.log(`backend: ${info.name} (${info.reason}); batch ${batch}, best of ${r
 
 const OPS = {
   conv: (x, w) => tf.conv2d(x, w, 1, 'same'),
+  'fused conv + bias + ReLU': (x, w, _dy, bias) =>
+    tf.fused.conv2d({ x, filter: w, strides: 1, pad: 'same', bias, activation: 'relu' }),
   'filter gradient': (x, w, dy) =>
     tf
       .engine()
@@ -40,13 +43,13 @@ const OPS = {
       ),
 };
 
-function time(op, x, w, dy, winograd) {
+function time(op, x, w, dy, bias, winograd) {
   const before = configureWasmSimdKernels({ winograd });
   try {
     const t0 = performance.now();
     // tfjs-wasm runs kernels synchronously: the work is done when the op returns (reading the result back
     // would add a copy whose cost varies with where the JS engine puts it)
-    const y = op(x, w, dy);
+    const y = op(x, w, dy, bias);
     const ms = performance.now() - t0;
     y.dispose();
     return ms;
@@ -60,14 +63,15 @@ for (const l of LAYERS) {
   const x = tf.randomUniform([batch, l.hw, l.hw, l.ci], -1, 1, 'float32', 1);
   const w = tf.randomUniform([3, 3, l.ci, l.co], -0.2, 0.2, 'float32', 2);
   const dy = tf.randomUniform([batch, l.hw, l.hw, l.co], -1, 1, 'float32', 3);
+  const bias = tf.randomUniform([l.co], -1, 1, 'float32', 4);
   for (const [opName, op] of Object.entries(OPS)) {
-    time(op, x, w, dy, true);
-    time(op, x, w, dy, false);
+    time(op, x, w, dy, bias, true);
+    time(op, x, w, dy, bias, false);
     const best = { direct: Infinity, wino: Infinity };
     for (let r = 0; r < reps; r++) {
       // alternate the order so that load from other processes hits both alike
       for (const winograd of r % 2 ? [true, false] : [false, true]) {
-        const ms = time(op, x, w, dy, winograd);
+        const ms = time(op, x, w, dy, bias, winograd);
         const k = winograd ? 'wino' : 'direct';
         best[k] = Math.min(best[k], ms);
       }
@@ -82,12 +86,12 @@ for (const l of LAYERS) {
       Number((best.direct / best.wino).toFixed(2)),
     ]);
   }
-  tf.dispose([x, w, dy]);
+  tf.dispose([x, w, dy, bias]);
 }
 const columns = ['layer', 'direct ms', 'Winograd ms', 'direct GFLOP/s', 'Winograd GFLOP/s', 'speed-up'];
-console.log(`\n${columns.map((c, i) => (i ? c.padStart(17) : c.padEnd(42))).join('')}`);
+console.log(`\n${columns.map((c, i) => (i ? c.padStart(17) : c.padEnd(50))).join('')}`);
 for (const r of rows)
-  console.log(r.map((c, i) => (i ? String(c).padStart(17) : String(c).padEnd(42))).join(''));
+  console.log(r.map((c, i) => (i ? String(c).padStart(17) : String(c).padEnd(50))).join(''));
 if (jsonPath) {
   writeResultsJson(jsonPath, {
     benchmark: 'winograd',
