@@ -9,8 +9,9 @@ import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import * as tf from '@tensorflow/tfjs-core';
 import { build } from 'esbuild';
 import { describe, expect, it } from 'vitest';
+import { batchNormTraining } from '../batchnorm';
 import { registerWasmConvGradKernels } from '../kernels/wasm-conv-grad';
-import { heapKernels } from '../kernels/wasm-heap';
+import { configureWasmSimdKernels, heapKernels } from '../kernels/wasm-heap';
 import { prepareWasmThreads, wasmThreadsCount, wasmThreadsInfo } from './wasm-threads';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -48,6 +49,20 @@ function convAndGrads(): Float32Array[] {
     const y = tf.conv2d(x, w1, 1, 'same');
     const grads = tf.grads(f as (...a: tf.Tensor[]) => tf.Tensor)([x, w1, w2]);
     return [y, ...grads].map((t) => t.dataSync() as Float32Array);
+  });
+}
+
+/** Output and gradients (x, γ, β) of a training-mode batch norm + ReLU. */
+function batchNormAndGrads(): Float32Array[] {
+  return tf.tidy(() => {
+    const x = tf.tensor4d(random(8 * 16 * 16 * 16, 4), [8, 16, 16, 16]);
+    const gamma = tf.tensor1d(random(16, 5));
+    const beta = tf.tensor1d(random(16, 6));
+    const w = tf.tensor4d(random(8 * 16 * 16 * 16, 7), [8, 16, 16, 16]);
+    const bn = (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) =>
+      batchNormTraining(a, { gamma: g, beta: b, eps: 1e-5 }, { relu: true }).y;
+    const f = (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(bn(a, g, b), w));
+    return [bn(x, gamma, beta), ...tf.grads(f)([x, gamma, beta])].map((t) => t.dataSync() as Float32Array);
   });
 }
 
@@ -147,6 +162,21 @@ describe('wasm threads in Node', () => {
       expect(relErr(g, ref[i]!)).toBeLessThan(1e-4);
     });
     expect(pool!.jobsDone).toBeGreaterThan(jobs);
+
+    // Batch norm splits its pixels with the helper too: the same output and gradients as tf ops.
+    const bnJobs = pool!.jobsDone;
+    const [simd, ops] = [true, false].map((on) => {
+      configureWasmSimdKernels({ batchNorm: on });
+      try {
+        return batchNormAndGrads();
+      } finally {
+        configureWasmSimdKernels({ batchNorm: true });
+      }
+    });
+    expect(pool!.jobsDone).toBeGreaterThan(bnJobs);
+    simd!.forEach((g, i) => {
+      expect(relErr(g, ops![i]!)).toBeLessThan(1e-4);
+    });
 
     const again = await prepareWasmThreads(1);
     expect(again.threads).toBe(2);

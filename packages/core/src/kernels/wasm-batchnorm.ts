@@ -70,9 +70,43 @@ export interface WasmBatchNormForward {
 }
 
 /** Scratch layout: four float32 vectors of C, then 2C float64 sums. */
-function scratchLayout(k: HeapKernels<BatchNormExports>, C: number) {
-  const base = k.scratch(32 * C);
-  return { v0: base, v1: base + 4 * C, v2: base + 8 * C, v3: base + 12 * C, acc: base + 16 * C };
+/**
+ * Scratch for per-channel vectors v0…v3 (float32) and one pair of float64 sums per part of the pixels
+ * (the calling thread and each helper thread sum their own share).
+ */
+function scratchLayout(k: HeapKernels<BatchNormExports>, C: number, parts = 1) {
+  const base = k.scratch(16 * C + parts * 16 * C);
+  const acc = (i: number) => base + 16 * C + i * 16 * C;
+  return { v0: base, v1: base + 4 * C, v2: base + 8 * C, v3: base + 12 * C, acc };
+}
+
+/**
+ * Runs export `fn` over the P pixels, split between this thread and the helper threads;
+ * `args(byteOffset, pixels, part)` gives the call's arguments for its range.
+ */
+function runPixels(
+  k: HeapKernels<BatchNormExports>,
+  fn: keyof BatchNormExports,
+  P: number,
+  C: number,
+  parts: number,
+  args: (offset: number, pixels: number, part: number) => number[],
+): void {
+  k.runBatch('batchnorm', fn, P, parts, (p0, p1, i) => args(p0 * C * 4, p1 - p0, i));
+}
+
+/** Σ of the parts' float64 [2C] sums (zeroed by {@link zeroSums} before the kernel ran). */
+function partSums(k: HeapKernels<BatchNormExports>, acc: (i: number) => number, C: number, parts: number) {
+  const sum = k.f64(acc(0), 2 * C).slice();
+  for (let i = 1; i < parts; i++) {
+    const a = k.f64(acc(i), 2 * C);
+    for (let j = 0; j < 2 * C; j++) sum[j]! += a[j]!;
+  }
+  return sum;
+}
+
+function zeroSums(k: HeapKernels<BatchNormExports>, acc: (i: number) => number, C: number, parts: number) {
+  for (let i = 0; i < parts; i++) k.f64(acc(i), 2 * C).fill(0);
 }
 
 /** Copies per-channel vectors into the scratch slots. */
@@ -96,14 +130,15 @@ export function wasmBatchNormForward(
   const C = x.shape[x.rank - 1]!;
   const P = x.size / C;
   const { tensor: y, ptr: yPtr } = k.output(x.shape);
-  const s = scratchLayout(k, C);
+  const parts = k.batchParts(P);
+  const s = scratchLayout(k, C, parts);
   const xPtr = k.offset(x);
   // Sums are taken around the first pixel's values, which keeps Σ(x−s)² − (Σ(x−s))²/P well conditioned.
   k.f32(s.v0, C).set(k.f32(xPtr, C));
-  k.f64(s.acc, 2 * C).fill(0);
-  k.exports.moments(xPtr, P, C, s.v0, s.acc);
+  zeroSums(k, s.acc, C, parts);
+  runPixels(k, 'moments', P, C, parts, (o, n, i) => [xPtr + o, n, C, s.v0, s.acc(i)]);
   const shift = k.f32(s.v0, C).slice();
-  const acc = k.f64(s.acc, 2 * C).slice();
+  const acc = partSums(k, s.acc, C, parts);
   const mean = new Float32Array(C);
   const variance = new Float32Array(C);
   const invStd = new Float32Array(C);
@@ -121,7 +156,16 @@ export function wasmBatchNormForward(
     [s.v1, scale],
     [s.v2, beta],
   ]);
-  k.exports.normalize(xPtr, yPtr, P, C, s.v0, s.v1, s.v2, relu ? 1 : 0);
+  runPixels(k, 'normalize', P, C, parts, (o, n) => [
+    xPtr + o,
+    yPtr + o,
+    n,
+    C,
+    s.v0,
+    s.v1,
+    s.v2,
+    relu ? 1 : 0,
+  ]);
   return { y, mean, variance, invStd };
 }
 
@@ -169,13 +213,24 @@ export function wasmBatchNormBackward(
   const C = x.shape[x.rank - 1]!;
   const P = x.size / C;
   const { tensor: dx, ptr: dxPtr } = k.output(x.shape);
-  const s = scratchLayout(k, C);
+  const parts = k.batchParts(P);
+  const s = scratchLayout(k, C, parts);
   const [dyPtr, xPtr] = [k.offset(dy), k.offset(x)];
   const yPtr = relu ? k.offset(y) : dyPtr;
+  const r = relu ? 1 : 0;
   k.f32(s.v0, C).set(fwd.mean);
-  k.f64(s.acc, 2 * C).fill(0);
-  k.exports.gradSums(dyPtr, yPtr, xPtr, P, C, s.v0, s.acc, relu ? 1 : 0);
-  const acc = k.f64(s.acc, 2 * C).slice();
+  zeroSums(k, s.acc, C, parts);
+  runPixels(k, 'gradSums', P, C, parts, (o, n, i) => [
+    dyPtr + o,
+    yPtr + o,
+    xPtr + o,
+    n,
+    C,
+    s.v0,
+    s.acc(i),
+    r,
+  ]);
+  const acc = partSums(k, s.acc, C, parts);
   const dBeta = new Float32Array(C);
   const dGamma = new Float32Array(C);
   const a = new Float32Array(C);
@@ -195,6 +250,18 @@ export function wasmBatchNormBackward(
     [s.v2, b],
     [s.v3, k0],
   ]);
-  k.exports.gradInput(dyPtr, yPtr, xPtr, dxPtr, P, C, s.v0, s.v1, s.v2, s.v3, relu ? 1 : 0);
+  runPixels(k, 'gradInput', P, C, parts, (o, n) => [
+    dyPtr + o,
+    yPtr + o,
+    xPtr + o,
+    dxPtr + o,
+    n,
+    C,
+    s.v0,
+    s.v1,
+    s.v2,
+    s.v3,
+    r,
+  ]);
   return { dx, dGamma, dBeta };
 }
