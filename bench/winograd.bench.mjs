@@ -44,7 +44,7 @@ const OPS = {
 };
 
 function time(op, x, w, dy, bias, winograd) {
-  const before = configureWasmSimdKernels({ winograd });
+  const before = configureWasmSimdKernels({ winograd, winogradInference: winograd });
   try {
     const t0 = performance.now();
     // tfjs-wasm runs kernels synchronously: the work is done when the op returns (reading the result back

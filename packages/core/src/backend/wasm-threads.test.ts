@@ -151,9 +151,9 @@ describe('wasm threads in Node', () => {
       expect(relErr(g, ref[i]!)).toBeLessThan(1e-4);
     });
 
-    // Our SIMD kernels (here the Winograd ones, bound by the 3x3 convolution above) split the batch with a
-    // helper thread once that thread has booted.
-    const pool = heapKernels('winograd', { shared: '', unshared: '' })?.helpers();
+    // Our SIMD kernels (here the convolution, bound by the one above) split the batch with a helper thread
+    // once that thread has booted.
+    const pool = heapKernels('conv2d', { shared: '', unshared: '' })?.helpers();
     expect(pool).toBeDefined();
     for (let i = 0; i < 100 && pool!.available < 1; i++) await new Promise((r) => setTimeout(r, 20));
     expect(pool!.available).toBe(1);

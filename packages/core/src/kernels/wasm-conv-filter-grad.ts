@@ -37,7 +37,7 @@ export function wasmConvFilterGrad(
   if (!wasmSimdKernelEnabled('filterGrad') || x.dtype !== 'float32' || dy.dtype !== 'float32')
     return undefined;
   if (Co % CO_BLOCK !== 0 || x.size === 0 || dy.size === 0) return undefined;
-  if (winogradApplies(x, filterShape, padTop, padLeft, OH, OW)) {
+  if (wasmSimdKernelEnabled('winograd') && winogradApplies(x, filterShape, padTop, padLeft, OH, OW)) {
     const dw = winogradFilterGrad(x, dy);
     if (dw) return dw;
   }

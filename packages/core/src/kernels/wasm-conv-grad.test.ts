@@ -2,13 +2,14 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import * as tf from '@tensorflow/tfjs-core';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   conv2dBackpropFilterNHWC,
   conv2dBackpropInputNHWC,
   registerWasmConvGradKernels,
   unregisterWasmConvGradKernels,
 } from './wasm-conv-grad';
+import { configureWasmSimdKernels } from './wasm-heap';
 
 type Pad = 'same' | 'valid' | number | tf.backend_util.ExplicitPadding;
 type Shape4 = [number, number, number, number];
@@ -233,7 +234,9 @@ describe('wasm conv gradient kernels', () => {
     refNchw = runKernels(cases[5]!, 4242, 'NCHW');
     refNet = smallNetGrads(99);
     await use('wasm');
+    configureWasmSimdKernels({ winograd: true }); // opt-in: the 'Winograd' cases run on it
   });
+  afterAll(() => configureWasmSimdKernels({ winograd: false }));
 
   for (const [i, c] of cases.entries()) {
     it(`agrees with cpu: ${c.name}`, () => {

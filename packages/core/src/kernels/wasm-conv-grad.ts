@@ -22,6 +22,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { wasmConvFilterGrad } from './wasm-conv-filter-grad';
 import { wasmConv2d, wasmConv2dApplies, wasmConv2dRuns } from './wasm-conv2d';
+import { wasmSimdKernelEnabled } from './wasm-heap';
 import { maxPoolGradWrap } from './wasm-maxpool-grad';
 import { winogradConv, winogradRuns } from './wasm-winograd';
 import { WrappedKernel } from './wrapped-kernel';
@@ -633,7 +634,13 @@ const fusedConvKernel: tf.KernelFunc = (args) => {
     // Small batches stay with XNNPACK, which splits pixels between threads (ours splits the batch, and
     // transforms the filter on every call): on DiracNet-34-1 Winograd is ahead from about 8 images.
     const batched = x.shape[0]! >= 8;
-    if (unitSteps && batched && winogradRuns(x, filter, bias, top, left, info.outHeight, info.outWidth)) {
+    const on = wasmSimdKernelEnabled('winogradInference');
+    if (
+      on &&
+      unitSteps &&
+      batched &&
+      winogradRuns(x, filter, bias, top, left, info.outHeight, info.outWidth)
+    ) {
       return runAsKernel(backend as Backend, bias ? [x, filter, bias] : [x, filter], (xt, wt, bt) => {
         const epilogue = { bias: bt, relu: activation === 'relu' };
         const y = winogradConv(xt as tf.Tensor4D, wt as tf.Tensor4D, epilogue);

@@ -2,7 +2,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import * as tf from '@tensorflow/tfjs-core';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { relErr } from './test-helpers';
 import { registerWasmConvGradKernels } from './wasm-conv-grad';
 import { wasmConv2dApplies } from './wasm-conv2d';
@@ -62,10 +62,13 @@ const run = (c: Case, seed: number) =>
     return tf.conv2d(x, w, c.stride ?? 1, c.pad).dataSync() as Float32Array;
   });
 
+afterAll(() => configureWasmSimdKernels({ winograd: false }));
+
 describe('SIMD Conv2D on tfjs-backend-wasm', () => {
   const ref = new Map<string, Float32Array>();
   beforeAll(async () => {
     registerWasmConvGradKernels();
+    configureWasmSimdKernels({ winograd: true }); // opt-in: the 'Winograd' cases run on it
     await tf.setBackend('cpu');
     Object.entries(cases).forEach(([name, c], i) => {
       ref.set(name, run(c, 10 * i + 1));
@@ -93,7 +96,7 @@ describe('SIMD Conv2D on tfjs-backend-wasm', () => {
     tf.dispose([x, w16, w8]);
   });
 
-  it('runs 3x3 padding-1 convolutions by Winograd unless switched off (same answer, other rounding)', () => {
+  it('runs 3x3 padding-1 convolutions by Winograd when switched on (same answer, other rounding)', () => {
     const name = 'Winograd: 64 → 64 at 8x8';
     const i = Object.keys(cases).indexOf(name);
     const wino = run(cases[name]!, 10 * i + 1);

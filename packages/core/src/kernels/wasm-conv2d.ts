@@ -54,7 +54,7 @@ export function wasmConv2d(
   const [N, H, W, Ci] = x.shape;
   const [KH, KW, , Co] = w.shape;
   if (!wasmConv2dApplies(x, w) || outH <= 0 || outW <= 0) return undefined;
-  if (winogradApplies(x, w.shape, padTop, padLeft, outH, outW)) {
+  if (wasmSimdKernelEnabled('winograd') && winogradApplies(x, w.shape, padTop, padLeft, outH, outW)) {
     const y = winogradConv(x, w);
     if (y) return y;
   }

@@ -32,7 +32,7 @@ describe('Winograd F(4x4, 3x3) kernels', () => {
     await tf.setBackend('wasm');
   });
 
-  it('take 3x3 stride-1 padding-1 float32 convolutions with Ci % 4 = 0 and Co % 16 = 0, unless switched off', () => {
+  it('take 3x3 stride-1 padding-1 float32 convolutions with Ci % 4 = 0 and Co % 16 = 0', () => {
     const x = tf.zeros([2, 8, 8, 16]);
     expect(winogradApplies(x, [3, 3, 16, 32], 1, 1, 8, 8)).toBe(true);
     expect(winogradApplies(x, [3, 3, 16, 8], 1, 1, 8, 8)).toBe(false); // Co
@@ -40,10 +40,11 @@ describe('Winograd F(4x4, 3x3) kernels', () => {
     expect(winogradApplies(x, [3, 3, 16, 16], 0, 0, 6, 6)).toBe(false); // valid
     expect(winogradApplies(x, [3, 3, 16, 16], 1, 1, 4, 4)).toBe(false); // stride 2
     expect(winogradApplies(tf.zeros([2, 8, 8, 6]), [3, 3, 6, 16], 1, 1, 8, 8)).toBe(false); // Ci
-    const before = configureWasmSimdKernels({ winograd: false });
-    expect(winogradApplies(x, [3, 3, 16, 32], 1, 1, 8, 8)).toBe(false);
-    configureWasmSimdKernels(before);
     x.dispose();
+  });
+
+  it('are used for training only when switched on, for folded models unless switched off', () => {
+    expect(configureWasmSimdKernels({})).toMatchObject({ winograd: false, winogradInference: true });
   });
 
   it('match the direct kernels on wide layers (128 -> 128 at 7x7, 64 -> 128 at 10x6)', () => {
@@ -51,9 +52,9 @@ describe('Winograd F(4x4, 3x3) kernels', () => {
       [[2, 7, 7, 128], 128],
       [[3, 10, 6, 64], 128],
     ] as const) {
-      const wino = convAndGrads([...shape], co, 5);
-      const before = configureWasmSimdKernels({ winograd: false });
       const direct = convAndGrads([...shape], co, 5);
+      const before = configureWasmSimdKernels({ winograd: true });
+      const wino = convAndGrads([...shape], co, 5);
       configureWasmSimdKernels(before);
       wino.forEach((a, i) => {
         expect(relErr(a, direct[i]!), `${shape} output ${i}`).toBeLessThan(1e-5);
@@ -75,7 +76,7 @@ describe('Winograd F(4x4, 3x3) kernels', () => {
     const run = () =>
       cases.map((c) => tf.tidy(() => tf.fused.conv2d({ x, filter: w, strides: 1, ...c }).dataSync()));
     const wino = run();
-    const before = configureWasmSimdKernels({ winograd: false });
+    const before = configureWasmSimdKernels({ winogradInference: false });
     const stock = run();
     configureWasmSimdKernels(before);
     await tf.setBackend('cpu');
@@ -95,7 +96,7 @@ describe('Winograd F(4x4, 3x3) kernels', () => {
           .dataSync(),
       );
     const withWinograd = small();
-    configureWasmSimdKernels({ winograd: false });
+    configureWasmSimdKernels({ winogradInference: false });
     expect(Array.from(withWinograd)).toEqual(Array.from(small()));
     configureWasmSimdKernels(before);
     const n = tf.memory().numTensors;

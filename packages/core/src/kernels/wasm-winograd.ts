@@ -9,7 +9,7 @@
  */
 import type * as tf from '@tensorflow/tfjs-core';
 import { winogradWasmShared, winogradWasmUnshared } from './simd/wasm-binaries.generated';
-import { heapKernels, wasmSimdKernelEnabled } from './wasm-heap';
+import { heapKernels } from './wasm-heap';
 
 interface WinogradExports {
   winoFilter(w: number, u: number, ci: number, co: number): void;
@@ -34,7 +34,7 @@ const GRAD_TILES = 64;
 /**
  * Whether a convolution of `x` with a filter of `filterShape` ([kh, kw, Ci, Co]) at this padding and output
  * size is one the Winograd kernel computes: 3×3, padding 1, output size = input size (stride 1), float32,
- * Ci a multiple of 4, Co of 16, and not switched off.
+ * Ci a multiple of 4, Co of 16 (the callers check their switch: `winograd` or `winogradInference`).
  */
 export function winogradApplies(
   x: tf.TensorInfo,
@@ -47,7 +47,6 @@ export function winogradApplies(
   const [N, H, W, Ci] = x.shape as number[];
   const [KH, KW, , Co] = filterShape as number[];
   return (
-    wasmSimdKernelEnabled('winograd') &&
     x.dtype === 'float32' &&
     KH === 3 &&
     KW === 3 &&
