@@ -35,6 +35,22 @@ describe('checkpoints', () => {
     tf.dispose([...Object.values(t), ...Object.values(tensors)]);
   });
 
+  it('keep the checkpoints of the last three epoch ends besides the last two', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ckpt-'));
+    const t = { 'model/w': tf.tensor([1]) };
+    // 4 steps per epoch, a checkpoint every 2 steps: epoch ends at global steps 4, 8, 12, 16, 20
+    for (let step = 2; step <= 22; step += 2)
+      await saveCheckpoint(
+        dir,
+        { version: 1, epoch: Math.floor(step / 4), stepInEpoch: step % 4, globalStep: step, wallTime: step },
+        t,
+      );
+    expect(readdirSync(join(dir, 'checkpoints')).sort()).toEqual(
+      [8, 12, 16, 20, 22].map((s) => `ckpt-${String(s).padStart(9, '0')}`),
+    );
+    tf.dispose(Object.values(t));
+  });
+
   it('says clearly when there is nothing to resume', async () => {
     await expect(loadCheckpoint(mkdtempSync(join(tmpdir(), 'ckpt-')))).rejects.toThrow(
       /no readable checkpoint/,

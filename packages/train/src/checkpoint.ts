@@ -20,7 +20,10 @@ export interface CheckpointState {
 }
 
 const POINTER = 'checkpoint.json';
+/** The latest checkpoints kept, whatever they are. */
 const KEEP = 2;
+/** Epoch-end checkpoints kept besides those, so that a run that went wrong can go back a few epochs. */
+const EPOCH_ENDS_KEPT = 3;
 
 function dirName(globalStep: number): string {
   return `ckpt-${String(globalStep).padStart(9, '0')}`;
@@ -29,7 +32,8 @@ function dirName(globalStep: number): string {
 /**
  * Writes a checkpoint so that a kill at any moment (SIGKILL included) leaves the previous one intact: the
  * files go into a temporary folder that is renamed into place, and only then does `checkpoint.json` (written
- * atomically) point at it. Older checkpoints beyond the last two are removed.
+ * atomically) point at it. Of the older checkpoints, those at the ends of the last three epochs are kept
+ * (to go back to one, point `checkpoint.json` at it), the others removed.
  */
 export async function saveCheckpoint(
   runDir: string,
@@ -48,10 +52,23 @@ export async function saveCheckpoint(
   await rm(final, { recursive: true, force: true });
   await rename(tmp, final);
   await writeFileAtomic(join(runDir, POINTER), `${JSON.stringify({ latest: name })}\n`);
-  const old = (await readdir(root)).filter((d) => d.startsWith('ckpt-')).sort();
-  for (const d of old.slice(0, Math.max(0, old.length - KEEP)))
-    await rm(join(root, d), { recursive: true, force: true });
+  await prune(root);
   return final;
+}
+
+async function prune(root: string): Promise<void> {
+  const all = (await readdir(root)).filter((d) => d.startsWith('ckpt-')).sort();
+  const older = all.slice(0, Math.max(0, all.length - KEEP));
+  const epochEnds: string[] = [];
+  for (const d of older) {
+    const state = await readFile(join(root, d, 'state.json'), 'utf8').then(
+      (text) => JSON.parse(text) as CheckpointState,
+      () => undefined,
+    );
+    if (state?.stepInEpoch === 0) epochEnds.push(d);
+  }
+  const kept = new Set(epochEnds.slice(-EPOCH_ENDS_KEPT));
+  for (const d of older) if (!kept.has(d)) await rm(join(root, d), { recursive: true, force: true });
 }
 
 /** Whether a run directory has a checkpoint to resume from. */
