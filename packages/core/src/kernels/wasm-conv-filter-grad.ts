@@ -3,8 +3,8 @@
  * heap (kernels/simd/conv-filter-grad.wat). The swapped-batch Conv2D in wasm-conv-grad.ts hands XNNPACK a
  * "filter" as large as the whole activation, which it repacks on every call; here the reduction over
  * pixels runs with the accumulators of 2 input × 16 output channels in registers, tile by tile, so the
- * data of a tile stays in cache while every tap and channel block is accumulated from it. 3×3 convolutions
- * with padding 1 go to wasm-winograd.ts.
+ * data of a tile stays in cache while every tap and channel block is accumulated from it. With the `winograd`
+ * switch on, 3×3 padding-1 convolutions go to wasm-winograd.ts.
  */
 import type * as tf from '@tensorflow/tfjs-core';
 import { convFilterGradWasmShared, convFilterGradWasmUnshared } from './simd/wasm-binaries.generated';

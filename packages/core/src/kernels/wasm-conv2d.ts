@@ -6,7 +6,8 @@
  * re-parameterization), so XNNPACK repacks the weights every call, and its second thread helps little
  * on these small layers; this kernel reads the weights as they are and splits the batch between the
  * calling thread and the kernel helper threads. The input gradient of stride-1 convs (a Conv2D of dy
- * with the flipped filter) runs on it too. 3×3 convolutions with padding 1 go to wasm-winograd.ts.
+ * with the flipped filter) runs on it too. With the `winograd` switch on, 3×3 padding-1 convolutions go to
+ * wasm-winograd.ts.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { conv2dWasmShared, conv2dWasmUnshared } from './simd/wasm-binaries.generated';

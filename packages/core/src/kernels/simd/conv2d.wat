@@ -4,7 +4,7 @@
 ;; `dot2` computes 2 neighbouring output pixels × 16 output channels with 8 accumulators in registers
 ;; (interior pixels); `dot1` one pixel × 16 channels (image edges, where the tap range is clipped).
 ;; `conv` walks batch items [n0, n1), output rows, channel blocks and pixels. Co must be a multiple of 16.
-;; (3×3 convolutions with padding 1 go to winograd.wat instead.)
+;; (With the `winograd` switch on, 3×3 padding-1 convolutions go to winograd.wat instead.)
 ;; Pointers are byte offsets.
 ;;
 ;; scripts/build-wasm-kernels.mjs compiles this file (with the memory line below made `shared` or not)
