@@ -30,7 +30,15 @@ export {
 } from './data/normalize';
 export { Rng } from './data/rng';
 export { type Batch, type EvalResult, evaluate, splitBatches } from './evaluate';
-export { type StepResult, TrainableModel, TrainingDivergedError } from './loop';
+export { type SkippedStep, type StepResult, TrainableModel, TrainingDivergedError } from './loop';
 export { crossEntropy } from './loss';
 export { learningRate, paperMilestones, type ScheduleName, type ScheduleOptions } from './optim/schedules';
 export { decays, Sgd, type SgdOptions } from './optim/sgd';
+export {
+  type GuardVerdict,
+  globalNorm,
+  gradientNorms,
+  StepGuard,
+  type StepGuardOptions,
+  type StepGuardState,
+} from './optim/step-guard';

@@ -3,6 +3,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import { buildModel, initParams } from '@dirac/models';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { TrainableModel } from './loop';
+import { StepGuard } from './optim/step-guard';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
@@ -51,5 +52,37 @@ describe('TrainableModel.step', () => {
     expect(tf.memory().numTensors).toBe(n);
     a.dispose();
     b.dispose();
+  });
+
+  it('a step the guard refuses updates nothing (weights, running statistics, momentum) and names its largest gradient', () => {
+    const model = tinyModel(3);
+    // A window of tiny norms: any real gradient is far over 10x its median.
+    model.guard = new StepGuard({ factor: 10 }, { norms: Array(20).fill(1e-9) });
+    const before = Object.fromEntries(
+      Object.entries(model.variables).map(([n, v]) => [n, Array.from(v.dataSync())]),
+    );
+    const n = tf.memory().numTensors;
+    const r = model.step(batch, 0.05);
+    expect(r.skipped?.accept).toBe(false);
+    expect(r.skipped?.median).toBe(1e-9);
+    expect(r.gradNorm).toBeGreaterThan(1e-3);
+    expect(Object.keys(model.trainable)).toContain(r.skipped?.largest.name);
+    expect(r.skipped!.largest.norm).toBeLessThanOrEqual(r.gradNorm!);
+    for (const [name, v] of Object.entries(model.variables))
+      expect(Array.from(v.dataSync()), name).toEqual(before[name]);
+    expect(model.optimizer.buffers.size).toBe(0);
+    expect(tf.memory().numTensors).toBe(n);
+    model.dispose();
+  });
+
+  it('with a guard, ordinary steps are accepted and report their gradient norm and ratio to the median', () => {
+    const model = tinyModel(4);
+    model.guard = new StepGuard({ factor: 10, warmup: 2 });
+    const results = Array.from({ length: 4 }, () => model.step(batch, 0.01));
+    expect(results.every((r) => !r.skipped && r.gradNorm! > 0)).toBe(true);
+    expect(results[0]!.gradRatio).toBeUndefined();
+    expect(results[3]!.gradRatio).toBeGreaterThan(0.1);
+    expect(results[3]!.gradRatio).toBeLessThan(10);
+    model.dispose();
   });
 });

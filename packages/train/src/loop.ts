@@ -14,6 +14,7 @@ import {
 import type { Batch } from './evaluate';
 import { crossEntropy } from './loss';
 import { Sgd, type SgdOptions } from './optim/sgd';
+import { type GuardVerdict, globalNorm, gradientNorms, type StepGuard } from './optim/step-guard';
 
 /** The loss became NaN or infinite: the run stops and the last good checkpoint is kept. */
 export class TrainingDivergedError extends DiracError {
@@ -27,6 +28,17 @@ export interface StepResult {
   loss: number;
   correct: number;
   n: number;
+  /** Global gradient norm (measured only with a guard). */
+  gradNorm?: number;
+  /** The gradient norm over the guard's median, once it has one. */
+  gradRatio?: number;
+  /** Set when the guard refused the step: nothing was updated, running statistics included. */
+  skipped?: SkippedStep;
+}
+
+/** Why a step was refused: its gradient norm, the median it was judged against, and its largest gradient. */
+export interface SkippedStep extends GuardVerdict {
+  largest: { name: string; norm: number };
 }
 
 const BUFFER_ROLES = new Set(['mean', 'var']);
@@ -39,6 +51,8 @@ export class TrainableModel {
   readonly variables: Record<string, tf.Variable> = {};
   readonly trainable: Record<string, tf.Variable> = {};
   readonly optimizer: Sgd;
+  /** When set, steps whose gradient it refuses are skipped (see {@link StepGuard}). */
+  guard?: StepGuard;
   private readonly bnMomentum = new Map<string, number>();
 
   constructor(
@@ -67,7 +81,10 @@ export class TrainableModel {
     return this.variables;
   }
 
-  /** One SGD step on a batch; throws {@link TrainingDivergedError} (without updating) on a non-finite loss. */
+  /**
+   * One SGD step on a batch; throws {@link TrainingDivergedError} (without updating) on a non-finite loss.
+   * With a {@link guard}, a step it refuses updates nothing and comes back with `skipped` set.
+   */
   step(batch: Batch, lr: number): StepResult {
     const [h, w, c] = this.spec.inputShape;
     const stats = new Map<string, BatchStats>();
@@ -92,14 +109,37 @@ export class TrainableModel {
       }
       // tf.variableGrads keys gradients by the engine's variable names, not ours.
       const byName = Object.fromEntries(Object.entries(this.trainable).map(([n, v]) => [n, grads[v.name]!]));
-      this.optimizer.step(this.trainable, byName, lr);
-      this.updateRunningStats(stats);
+      const judged = this.judge(byName);
+      if (!judged?.skipped) {
+        this.optimizer.step(this.trainable, byName, lr);
+        this.updateRunningStats(stats);
+      }
       tf.dispose([value, ...Object.values(grads)]);
-      return { loss, correct: correct!.dataSync()[0]!, n: batch.n };
+      return { loss, correct: correct!.dataSync()[0]!, n: batch.n, ...judged };
     } finally {
       for (const s of stats.values()) tf.dispose([s.mean, s.variance]);
       tf.dispose([x, y, correct as tf.Tensor]);
     }
+  }
+
+  private judge(
+    grads: Record<string, tf.Tensor>,
+  ): Pick<StepResult, 'gradNorm' | 'gradRatio' | 'skipped'> | undefined {
+    if (!this.guard) return undefined;
+    const norms = gradientNorms(grads);
+    const verdict = this.guard.check(globalNorm(norms));
+    if (verdict.accept)
+      return {
+        gradNorm: verdict.norm,
+        ...(verdict.median ? { gradRatio: verdict.norm / verdict.median } : {}),
+      };
+    let largest = { name: '', norm: -1 };
+    for (const [name, norm] of Object.entries(norms)) {
+      if (Number.isNaN(norm))
+        return { gradNorm: verdict.norm, skipped: { ...verdict, largest: { name, norm } } };
+      if (norm > largest.norm) largest = { name, norm };
+    }
+    return { gradNorm: verdict.norm, skipped: { ...verdict, largest } };
   }
 
   private updateRunningStats(stats: Map<string, BatchStats>): void {

@@ -19,7 +19,12 @@ import {
   evaluate,
   learningRate,
   type ScheduleName,
+  type SkippedStep,
+  StepGuard,
+  type StepGuardState,
+  type StepResult,
   TrainableModel,
+  TrainingDivergedError,
 } from '@dirac/train/browser';
 import * as tf from '@tensorflow/tfjs-core';
 import {
@@ -78,6 +83,16 @@ export interface TrainConfig {
   /** Also checkpoint every N steps (besides every epoch end). */
   checkpointEvery?: number;
   /**
+   * Skip steps whose gradient norm exceeds this many times the median of the last 200 steps' (0: skip only
+   * non-finite gradients). Absent: {@link DEFAULT_GRAD_GUARD}.
+   */
+  gradGuard?: number;
+  /**
+   * wasm backend: 3×3 convolutions and their gradients by the Winograd F(4×4, 3×3) kernels (faster; gradients
+   * differ from the direct kernels' by ~1e-2 relative). Applied by the CLI (`--winograd`).
+   */
+  winograd?: boolean;
+  /**
    * Warm start: a finished run directory (or training-form model directory) whose weights this run starts
    * from, with a fresh optimizer and schedule.
    */
@@ -97,7 +112,13 @@ export const DEFAULT_CONFIG: Omit<TrainConfig, 'data'> = {
   nesterov: true,
   labelSmoothing: 0,
   seed: 0,
+  gradGuard: 10,
 };
+
+/** The gradient guard's factor for runs whose config does not set one (runs begun before it existed). */
+export const DEFAULT_GRAD_GUARD = 10;
+/** This many refused steps in a row mean the run itself has diverged: it stops. */
+const MAX_SKIPS_IN_A_ROW = 25;
 
 /** One line of metrics.jsonl. */
 export interface EpochMetrics {
@@ -109,6 +130,10 @@ export interface EpochMetrics {
   testTop1: number;
   testTop5: number;
   imagesPerSecond: number;
+  /** Steps of the epoch the gradient guard refused (absent in runs begun without it). */
+  skippedSteps?: number;
+  /** The largest ratio of an accepted step's gradient norm to the guard's median, over the epoch. */
+  maxGradRatio?: number;
   /** Seconds since the run started, over every session. */
   wallTime: number;
   /**
@@ -150,6 +175,8 @@ export type RunEvent =
   | { type: 'eval'; epoch: number; seen: number; total: number }
   | { type: 'epoch'; metrics: EpochMetrics }
   | { type: 'checkpoint'; path: string }
+  /** The gradient guard refused a step (1-based epoch, step within it): nothing was updated. */
+  | ({ type: 'skipped'; epoch: number; step: number } & SkippedStep)
   /** The run stopped on request after its last checkpoint; resuming continues at `epoch` (1-based), `step`. */
   | { type: 'stopped'; epoch: number; step: number }
   | { type: 'done'; folded: string; foldError: number };
@@ -167,7 +194,20 @@ export interface RunData {
 interface RunState extends CheckpointState {
   history: EpochMetrics[];
   /** Accumulators of the epoch in progress, so a mid-epoch resume reports the whole epoch. */
-  partial: { lossSum: number; correct: number; n: number; seconds: number };
+  partial: {
+    lossSum: number;
+    correct: number;
+    n: number;
+    seconds: number;
+    skipped?: number;
+    maxGradRatio?: number;
+  };
+  /** The gradient guard's recent norms. */
+  guard?: StepGuardState;
+}
+
+function emptyPartial(): RunState['partial'] {
+  return { lossSum: 0, correct: 0, n: 0, seconds: 0, skipped: 0, maxGradRatio: 0 };
 }
 
 /** The training-form spec a run trains. */
@@ -236,11 +276,26 @@ async function writeCurves(runDir: string, history: EpochMetrics[], init?: RunIn
   await writeFileAtomic(join(runDir, 'curves.png'), svgToPng(svg));
 }
 
+/** Counts a step's guard verdict into the epoch's accumulators; returns the refused steps in a row. */
+function guardStep(r: StepResult, p: RunState['partial'], skipsInARow: number): number {
+  if (!r.skipped) {
+    if (r.gradRatio !== undefined) p.maxGradRatio = Math.max(p.maxGradRatio ?? 0, r.gradRatio);
+    return 0;
+  }
+  p.skipped = (p.skipped ?? 0) + 1;
+  if (skipsInARow + 1 >= MAX_SKIPS_IN_A_ROW)
+    throw new TrainingDivergedError(
+      `the gradient guard refused ${MAX_SKIPS_IN_A_ROW} steps in a row (last gradient norm ${r.skipped.norm.toExponential(3)}, median ${r.skipped.median?.toExponential(3)}); stopping with the last good checkpoint kept`,
+    );
+  return skipsInARow + 1;
+}
+
 async function checkpoint(runDir: string, state: RunState, model: TrainableModel): Promise<string> {
   const tensors: TensorMap = {
     ...prefixed(model.tensors, 'model'),
     ...prefixed(model.optimizer.state(), 'momentum'),
   };
+  if (model.guard) state.guard = model.guard.state();
   return saveCheckpoint(runDir, state, tensors);
 }
 
@@ -327,7 +382,7 @@ async function trainLocked(
       wallTime: 0,
       cpuTime: 0,
       history: [],
-      partial: { lossSum: 0, correct: 0, n: 0, seconds: 0 },
+      partial: emptyPartial(),
     };
   }
   const model = new TrainableModel(
@@ -338,6 +393,7 @@ async function trainLocked(
   );
   tf.dispose(Object.values(tensors));
   model.optimizer.load(momentum);
+  model.guard = new StepGuard({ factor: config.gradGuard ?? DEFAULT_GRAD_GUARD }, state.guard);
   const schedule = {
     name: config.schedule,
     lr: config.lr,
@@ -364,6 +420,7 @@ async function trainLocked(
       emit({ type: 'stopped', epoch: state.epoch + 1, step: state.stepInEpoch });
       throw new RunStoppedError(runDir, state.epoch, state.stepInEpoch);
     };
+    let skipsInARow = 0;
     for (let epoch = state.epoch; epoch < config.epochs; epoch++) {
       await stopIfAsked(true);
       const clock = new RunClock();
@@ -371,6 +428,8 @@ async function trainLocked(
       for await (const batch of data.train.epochBatches(epoch, state.stepInEpoch)) {
         const lr = learningRate(schedule, epoch + batch.step / steps);
         const r = model.step(batch, lr);
+        if (r.skipped) emit({ type: 'skipped', epoch: epoch + 1, step: batch.step + 1, ...r.skipped });
+        skipsInARow = guardStep(r, p, skipsInARow);
         p.lossSum += r.loss * r.n;
         p.correct += r.correct;
         p.n += r.n;
@@ -408,7 +467,7 @@ async function trainLocked(
       state.history.push(metrics);
       state.epoch = epoch + 1;
       state.stepInEpoch = 0;
-      state.partial = { lossSum: 0, correct: 0, n: 0, seconds: 0 };
+      state.partial = emptyPartial();
       emit({ type: 'checkpoint', path: await checkpoint(runDir, state, model) });
       await writeFileAtomic(join(runDir, 'metrics.jsonl'), historyJsonl(state.history));
       await writeCurves(runDir, wholeHistory(state.history, init), init);
@@ -437,6 +496,8 @@ function epochMetrics(
     testTop1: test.top1,
     testTop5: test.top5,
     imagesPerSecond: p.seconds ? p.n / p.seconds : 0,
+    ...(p.skipped !== undefined ? { skippedSteps: p.skipped } : {}),
+    ...(p.maxGradRatio ? { maxGradRatio: p.maxGradRatio } : {}),
     wallTime: times.wallTime,
     ...(times.cpuTime !== undefined ? { cpuTime: times.cpuTime } : {}),
     trainImages: p.n,

@@ -32,9 +32,11 @@ describe('dirac train --help', () => {
       ['--nesterov', d.nesterov ? 'on' : 'off'],
       ['--label-smoothing <x>', d.labelSmoothing],
       ['--seed <n>', d.seed],
+      ['--grad-guard <factor>', d.gradGuard],
     ] as const)
       expect(help).toMatch(new RegExp(`${flag.replace(/[<>]/g, '\\$&')} [^(]*\\(new runs: ${value}\\)`));
     expect(help).toContain('--no-nesterov');
+    expect(help).toContain('--no-winograd');
   });
 });
 

@@ -60,6 +60,8 @@ describe.skipIf(!hasCifar)('training on real CIFAR-10 (needs ../shared/data)', (
     for (const k of ['lr', 'trainLoss', 'trainTop1', 'testLoss', 'testTop5', 'imagesPerSecond', 'wallTime'])
       expect(m[k]).toEqual(expect.any(Number));
     expect(m.cpuTime).toBeGreaterThan(0);
+    expect(m.skippedSteps).toBe(0);
+    expect(m.maxGradRatio).toBeGreaterThan(1);
     for (const f of [
       'curves.svg',
       'curves.png',
@@ -162,6 +164,34 @@ describe.skipIf(!hasCifar)('training on real CIFAR-10 (needs ../shared/data)', (
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toContain(`resuming at epoch 1, step ${stopped.step}`);
     expect(metrics(out).map((m) => [m.epoch, m.trainImages])).toEqual([[1, 1024]]);
+  });
+
+  it('the gradient guard skips steps, logs and counts them, and stops a run whose every step it refuses', async () => {
+    const out = join(tempDir(), 'run');
+    // A factor of 1e-9 refuses every step once the guard has its 20-step median: steps 21-32 of epoch 1,
+    // then epoch 2 until 25 refusals in a row stop the run.
+    const r = await dirac(
+      [
+        'train',
+        ...smallRun(out, 2, 100)
+          .slice(2)
+          .filter((a) => a !== '--json'),
+        '--grad-guard',
+        '1e-9',
+      ],
+      { timeoutMs: 600_000 },
+    );
+    expect(r.code).not.toBe(0);
+    const skips = r.stderr.split('\n').filter((l) => l.startsWith('dirac: skipped '));
+    expect(skips).toHaveLength(25);
+    expect(skips[0]).toMatch(
+      /^dirac: skipped epoch 1 step 21: gradient norm \S+ against a median of \S+; largest \S+ \(/,
+    );
+    expect(r.stderr).toMatch(/dirac: error: .*refused 25 steps in a row/);
+    const [m] = metrics(out);
+    expect(m).toMatchObject({ epoch: 1, skippedSteps: 12 });
+    const run = JSON.parse(readFileSync(join(out, 'run.json'), 'utf8'));
+    expect(run.config.gradGuard).toBe(1e-9);
   });
 
   it('refuses to train a run that another live process is training, naming it', async () => {

@@ -122,6 +122,15 @@ export function buildProgram(): Command {
     .option('--train-limit <n>', 'use only the first N training images')
     .option('--test-limit <n>', 'evaluate on the first N test images')
     .option('--checkpoint-every <steps>', 'also checkpoint every N steps')
+    .option(
+      '--grad-guard <factor>',
+      "skip steps whose gradient norm is over <factor> times the last 200 steps' median; 0: only non-finite (new runs: 10)",
+    )
+    .option(
+      '--winograd',
+      'wasm: Winograd F(4x4,3x3) kernels for 3x3 convolutions (faster; see the engines guide)',
+    )
+    .option('--no-winograd', 'wasm: direct convolution kernels (the default)')
     .option('--backend <name>', backendHelp, 'auto')
     .option('--json', 'print JSON lines instead of progress')
     .action(lazy(() => import('./commands/train')));

@@ -1,6 +1,6 @@
 import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
-import { UsageError } from '@dirac/core';
+import { configureWasmSimdKernels, UsageError } from '@dirac/core';
 import { loadCifar } from '../../data/cifar';
 import { ImageFolder } from '../../data/image-folder';
 import { normalizeBatch } from '../../data/normalize';
@@ -43,6 +43,8 @@ interface TrainOptions {
   trainLimit?: string;
   testLimit?: string;
   checkpointEvery?: string;
+  gradGuard?: string;
+  winograd?: boolean;
   backend?: string;
   json?: boolean;
 }
@@ -67,7 +69,9 @@ function overrides(o: TrainOptions): Partial<TrainConfig> {
   set('trainLimit', int('train-limit', o.trainLimit));
   set('testLimit', int('test-limit', o.testLimit));
   set('checkpointEvery', int('checkpoint-every', o.checkpointEvery));
+  set('gradGuard', num('grad-guard', o.gradGuard));
   if (o.nesterov !== undefined) out.nesterov = o.nesterov;
+  if (o.winograd !== undefined) out.winograd = o.winograd;
   if (o.schedule !== undefined) {
     if (!SCHEDULES.includes(o.schedule as ScheduleName))
       throw new UsageError(`--schedule must be one of ${SCHEDULES.join(', ')}; got '${o.schedule}'`);
@@ -155,6 +159,11 @@ function reporter(json: boolean, epochs: number): (e: RunEvent) => void {
         `epoch ${m.epoch}: train loss ${m.trainLoss.toFixed(4)} top-1 ${(100 * m.trainTop1).toFixed(2)}% | test loss ${m.testLoss.toFixed(4)} top-1 ${(100 * m.testTop1).toFixed(2)}% top-5 ${(100 * m.testTop5).toFixed(2)}% | ${m.imagesPerSecond.toFixed(1)} img/s | ${m.wallTime.toFixed(0)} s${left === undefined ? '' : ` | run ETA ${formatDuration(left)} (${epochs - m.epoch} epoch${epochs - m.epoch === 1 ? '' : 's'} left)`}`,
       );
     }
+    if (e.type === 'skipped') {
+      line(
+        `dirac: skipped epoch ${e.epoch} step ${e.step}: gradient norm ${e.norm.toExponential(3)} against a median of ${e.median?.toExponential(3) ?? '(warming up)'}; largest ${e.largest.name} (${e.largest.norm.toExponential(3)})`,
+      );
+    }
     if (e.type === 'stopped') {
       bar?.stop();
       bar = null;
@@ -177,6 +186,7 @@ export async function run(
     specFor(config);
     if (!resume) await prepareRunDir(runDir);
     const backend = await selectBackend(opts.backend, false);
+    configureWasmSimdKernels({ winograd: config.winograd ?? false });
     const provenance = { command: commandLine(), commit: await sourceCommit() };
     const stop = stopOnSignals();
     try {
