@@ -69,6 +69,24 @@ describe('runStatus', () => {
     expect(s.etaSeconds).toBeCloseTo(6.5 * 120, 6);
   });
 
+  it('adds up the steps the gradient guard skipped, the epoch in progress included', async () => {
+    const history = [
+      { ...epoch(1, 100, 0.5), skippedSteps: 2 },
+      epoch(2, 200, 0.6),
+      { ...epoch(3, 300, 0.6), skippedSteps: 0 },
+    ];
+    const dir = runDir('guarded', {
+      epoch: 3,
+      stepInEpoch: 4,
+      globalStep: 34,
+      wallTime: 320,
+      history,
+      partial: { lossSum: 1, correct: 1, n: 1, seconds: 1, skipped: 1 },
+    });
+    expect((await runStatus(dir)).skippedSteps).toBe(3);
+    expect((await runStatus(runDir('unguarded'))).skippedSteps).toBe(0);
+  });
+
   it('a run with no checkpoint yet, and a finished one', async () => {
     const fresh = await runStatus(runDir('fresh'));
     expect(fresh).toMatchObject({ epochsDone: 0, step: 0, wallTime: 0 });

@@ -32,6 +32,8 @@ export interface RunStatus {
   init?: { from: string; earlierEpochs: number };
   /** Seconds left at the pace of the last three epochs (with their pauses); unknown before two epochs. */
   etaSeconds?: number;
+  /** Steps the gradient guard skipped, over the epochs done and the one in progress (up to its checkpoint). */
+  skippedSteps: number;
 }
 
 interface StateView {
@@ -40,6 +42,7 @@ interface StateView {
   wallTime: number;
   cpuTime?: number;
   history?: EpochMetrics[];
+  partial?: { skipped?: number };
 }
 
 /** Reads a run directory's status; a directory that is not a run gets a UsageError naming it. */
@@ -76,6 +79,7 @@ export async function runStatus(runDir: string): Promise<RunStatus> {
     ...(saved ? { checkpointAt: saved.at } : {}),
     resumes: run.resumes?.length ?? 0,
     ...(run.init ? { init: { from: run.init.from, earlierEpochs: run.init.history?.length ?? 0 } } : {}),
+    skippedSteps: history.reduce((n, m) => n + (m.skippedSteps ?? 0), state.partial?.skipped ?? 0),
     etaSeconds: timeLeft(
       history.map((m) => m.wallTime),
       config.epochs - state.epoch - (stepsPerEpoch ? state.stepInEpoch / stepsPerEpoch : 0),

@@ -1,3 +1,4 @@
+import { DEFAULT_GRAD_GUARD } from '../../run';
 import { type RunStatus, runStatus } from '../../run-status';
 import { emit } from '../output';
 import { formatDuration } from '../run-eta';
@@ -36,6 +37,10 @@ function describe(s: RunStatus): string {
     );
   }
   if (s.best) lines.push(`best         test top-1 ${pct(s.best.testTop1)} (epoch ${s.best.epoch})`);
+  if (s.skippedSteps)
+    lines.push(
+      `guard        ${s.skippedSteps} step${s.skippedSteps === 1 ? '' : 's'} skipped (gradient norm over ${s.config.gradGuard ?? DEFAULT_GRAD_GUARD}x the recent median); see the run's log`,
+    );
   const cpu = s.cpuTime === undefined ? 'CPU time not recorded' : `CPU ${formatDuration(s.cpuTime)}`;
   const resumes = `${s.resumes} resume${s.resumes === 1 ? '' : 's'}`;
   const left =
