@@ -274,6 +274,8 @@ export interface ZooResume {
   /** Steps into the next epoch when it resumed. */
   step: number;
   commit?: string;
+  /** Settings the resume changed (`dirac train --resume <run> --epochs 160`): each one's value before and after. */
+  changed?: Record<string, { from: unknown; to: unknown }>;
 }
 
 /** The run a warm-started (`dirac train --init`) run took its starting weights from. */

@@ -49,7 +49,15 @@ export function cpuTimeSeconds(last: EpochMetrics): { cpuTimeSeconds?: number } 
 /** run.json's resumes as the zoo records them (without the command line and backend). */
 export function zooResumes(resumes: RunResume[] | undefined): { resumes?: ZooResume[] } {
   return resumes?.length
-    ? { resumes: resumes.map(({ at, epoch, step, commit }) => ({ at, epoch, step, commit })) }
+    ? {
+        resumes: resumes.map(({ at, epoch, step, commit, changed }) => ({
+          at,
+          epoch,
+          step,
+          commit,
+          ...(changed ? { changed } : {}),
+        })),
+      }
     : {};
 }
 

@@ -251,12 +251,26 @@ export interface RunResume extends ZooResume {
   backend?: string;
 }
 
-/** Appends a resume to run.json and returns the run's record. */
-async function recordResume(runDir: string, resume: RunResume): Promise<RunJson> {
+/**
+ * Appends a resume to run.json and returns the run's record. Settings the resume changed (`config` against
+ * run.json's) are recorded in it and saved, so that later resumes keep them.
+ */
+async function recordResume(runDir: string, resume: RunResume, config: TrainConfig): Promise<RunJson> {
   const run = await readRunJson(runDir, 'nothing to resume');
-  run.resumes = [...(run.resumes ?? []), resume];
+  const changed = configChanges(run.config, config);
+  run.resumes = [...(run.resumes ?? []), { ...resume, ...(changed ? { changed } : {}) }];
+  run.config = config;
   await writeFileAtomic(join(runDir, 'run.json'), `${JSON.stringify(run, null, 2)}\n`);
   return run;
+}
+
+/** The settings whose values differ between two configs, or undefined when none does. */
+export function configChanges(before: TrainConfig, after: TrainConfig): RunResume['changed'] {
+  const keys = new Set([...Object.keys(before), ...Object.keys(after)] as (keyof TrainConfig)[]);
+  const changed = [...keys].filter((k) => JSON.stringify(before[k]) !== JSON.stringify(after[k]));
+  return changed.length
+    ? Object.fromEntries(changed.map((k) => [k, { from: before[k] ?? null, to: after[k] ?? null }]))
+    : undefined;
 }
 
 async function writeCurves(runDir: string, history: EpochMetrics[], init?: RunInit): Promise<void> {
@@ -355,13 +369,17 @@ async function trainLocked(
     state = ck.state;
     tensors = withPrefix(ck.tensors, 'model');
     momentum = withPrefix(ck.tensors, 'momentum');
-    ({ init } = await recordResume(runDir, {
-      at: new Date().toISOString(),
-      epoch: state.epoch,
-      step: state.stepInEpoch,
-      ...options.provenance,
-      backend: options.backend?.name,
-    }));
+    ({ init } = await recordResume(
+      runDir,
+      {
+        at: new Date().toISOString(),
+        epoch: state.epoch,
+        step: state.stepInEpoch,
+        ...options.provenance,
+        backend: options.backend?.name,
+      },
+      config,
+    ));
   } else {
     if (config.init) ({ tensors, init } = await loadInit(config.init, spec));
     else tensors = initParams(spec, config.seed);

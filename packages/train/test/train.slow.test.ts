@@ -105,7 +105,8 @@ describe.skipIf(!hasCifar)('training on real CIFAR-10 (needs ../shared/data)', (
       );
     });
     expect(metrics(out)).toHaveLength(1);
-    const r = await dirac(['train', '--resume', out, '--json'], { timeoutMs: 600_000 });
+    // A setting changed on resume is recorded in the resume and kept in run.json for later resumes.
+    const r = await dirac(['train', '--resume', out, '--json', '--grad-guard', '5'], { timeoutMs: 600_000 });
     expect(r.code, r.stderr).toBe(0);
     const start = JSON.parse(r.stdout.split('\n')[0]!);
     expect(start).toMatchObject({ type: 'start', resumed: true, epoch: 1 });
@@ -118,8 +119,10 @@ describe.skipIf(!hasCifar)('training on real CIFAR-10 (needs ../shared/data)', (
         step: start.step,
         command: expect.stringMatching(/^dirac train --resume /),
         backend: 'wasm',
+        changed: { gradGuard: { from: 10, to: 5 } },
       }),
     ]);
+    expect(run.config.gradGuard).toBe(5);
     expect(Date.parse(run.resumes[0].at)).toBeGreaterThan(Date.parse(run.created));
     const m = metrics(out);
     expect(m.map((x) => x.epoch)).toEqual([1, 2]);
