@@ -5,10 +5,11 @@
 //
 //   node scripts/build-wasm-kernels.mjs          rewrite the generated file
 //   node scripts/build-wasm-kernels.mjs --check  fail if it is stale (run by the tests)
-import { readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import wabtInit from 'wabt';
+import { writeOrCheck } from './write-generated.mjs';
 
 const dir = fileURLToPath(new URL('../packages/core/src/kernels/simd/', import.meta.url));
 const outFile = join(dir, 'wasm-binaries.generated.ts');
@@ -43,17 +44,4 @@ for (const file of readdirSync(dir)
 }
 const text = `${lines.join('\n')}\n`;
 
-if (process.argv.includes('--check')) {
-  let current = '';
-  try {
-    current = readFileSync(outFile, 'utf8');
-  } catch {}
-  if (current !== text) {
-    console.error(`${outFile} is stale: run node scripts/build-wasm-kernels.mjs`);
-    process.exit(1);
-  }
-} else {
-  writeFileSync(`${outFile}.tmp`, text);
-  renameSync(`${outFile}.tmp`, outFile);
-  console.log(`wrote ${outFile}`);
-}
+writeOrCheck(outFile, text, 'node scripts/build-wasm-kernels.mjs');

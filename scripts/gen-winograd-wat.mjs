@@ -5,8 +5,8 @@
 //
 //   node scripts/gen-winograd-wat.mjs           rewrite winograd.wat (then run build-wasm-kernels.mjs)
 //   node scripts/gen-winograd-wat.mjs --check   fail if it is stale (run by the tests)
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { writeOrCheck } from './write-generated.mjs';
 
 const outFile = fileURLToPath(new URL('../packages/core/src/kernels/simd/winograd.wat', import.meta.url));
 
@@ -689,19 +689,5 @@ ${loops(M, N, XI)})
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const text = winogradWat();
-  if (process.argv.includes('--check')) {
-    let current = '';
-    try {
-      current = readFileSync(outFile, 'utf8');
-    } catch {}
-    if (current !== text) {
-      console.error(`${outFile} is stale: run node scripts/gen-winograd-wat.mjs`);
-      process.exit(1);
-    }
-  } else {
-    writeFileSync(`${outFile}.tmp`, text);
-    renameSync(`${outFile}.tmp`, outFile);
-    console.log(`wrote ${outFile}`);
-  }
+  writeOrCheck(outFile, winogradWat(), 'node scripts/gen-winograd-wat.mjs');
 }
