@@ -66,12 +66,37 @@ describe('TrainableModel.step', () => {
     expect(r.skipped?.accept).toBe(false);
     expect(r.skipped?.median).toBe(1e-9);
     expect(r.gradNorm).toBeGreaterThan(1e-3);
-    expect(Object.keys(model.trainable)).toContain(r.skipped?.largest.name);
-    expect(r.skipped!.largest.norm).toBeLessThanOrEqual(r.gradNorm!);
+    expect(r.skipped?.largest).toHaveLength(3);
+    for (const l of r.skipped!.largest) expect(Object.keys(model.trainable)).toContain(l.name);
+    expect(r.skipped!.largest[0]!.norm).toBeLessThanOrEqual(r.gradNorm!);
+    expect(r.skipped!.largest[0]!.norm).toBeGreaterThanOrEqual(r.skipped!.largest[1]!.norm);
+    // Refused once, computed again (deterministically the same gradient), refused again.
+    expect(r.recomputed).toMatchObject({ norm: r.gradNorm, accepted: false });
+    expect(r.recomputed?.first.norm).toBe(r.gradNorm);
     for (const [name, v] of Object.entries(model.variables))
       expect(Array.from(v.dataSync()), name).toEqual(before[name]);
     expect(model.optimizer.buffers.size).toBe(0);
     expect(tf.memory().numTensors).toBe(n);
+    model.dispose();
+  });
+
+  it('a gradient refused once but accepted when computed again (a transient fault) is applied', () => {
+    const model = tinyModel(5);
+    class RefuseFirst extends StepGuard {
+      private calls = 0;
+      override check(norm: number) {
+        return this.calls++ === 0 ? { accept: false, norm, median: norm / 100 } : super.check(norm);
+      }
+    }
+    model.guard = new RefuseFirst({ factor: 10 });
+    const before = Array.from(model.variables['fc.weight']!.dataSync());
+    const n = tf.memory().numTensors;
+    const r = model.step(batch, 0.05);
+    expect(tf.memory().numTensors).toBe(n + model.optimizer.buffers.size);
+    expect(r.skipped).toBeUndefined();
+    expect(r.recomputed).toMatchObject({ accepted: true, norm: r.gradNorm });
+    expect(r.recomputed?.first.norm).toBe(r.gradNorm); // the same batch and weights: the same gradient
+    expect(Array.from(model.variables['fc.weight']!.dataSync())).not.toEqual(before);
     model.dispose();
   });
 

@@ -32,13 +32,28 @@ export interface StepResult {
   gradNorm?: number;
   /** The gradient norm over the guard's median, once it has one. */
   gradRatio?: number;
-  /** Set when the guard refused the step: nothing was updated, running statistics included. */
+  /** Set when the guard refused the step (twice): nothing was updated, running statistics included. */
   skipped?: SkippedStep;
+  /**
+   * Set when the guard refused the step's first gradient and it was computed again: `accepted` when the
+   * second one passed (the first was a transient fault) and the step went ahead with it.
+   */
+  recomputed?: { first: SkippedStep; norm: number; accepted: boolean };
 }
 
-/** Why a step was refused: its gradient norm, the median it was judged against, and its largest gradient. */
+/** Why a step was refused: its gradient norm, the median it was judged against, and its largest gradients. */
 export interface SkippedStep extends GuardVerdict {
-  largest: { name: string; norm: number };
+  /** The three parameters with the largest gradient norms (a NaN first), largest first. */
+  largest: { name: string; norm: number }[];
+}
+
+/** One forward and backward pass of a step, not yet applied. */
+interface Attempt {
+  loss: number;
+  correct: number;
+  grads: Record<string, tf.Tensor>;
+  stats: Map<string, BatchStats>;
+  dispose(): void;
 }
 
 const BUFFER_ROLES = new Set(['mean', 'var']);
@@ -83,13 +98,51 @@ export class TrainableModel {
 
   /**
    * One SGD step on a batch; throws {@link TrainingDivergedError} (without updating) on a non-finite loss.
-   * With a {@link guard}, a step it refuses updates nothing and comes back with `skipped` set.
+   * With a {@link guard}, a gradient it refuses (or a non-finite loss) is computed once more from the same
+   * weights and batch: the computation is deterministic, so a second result that passes means the first was
+   * a transient fault, and the step goes ahead with it (`recomputed` tells); a second refusal skips the step
+   * (`skipped`), updating nothing.
    */
   step(batch: Batch, lr: number): StepResult {
     const [h, w, c] = this.spec.inputShape;
-    const stats = new Map<string, BatchStats>();
     const x = tf.tensor4d(batch.x, [batch.n, h, w, c]);
     const y = tf.tensor1d(batch.y, 'int32');
+    let attempt: Attempt | undefined;
+    try {
+      attempt = this.attempt(x, y);
+      let judged = this.judge(attempt);
+      let recomputed: StepResult['recomputed'];
+      if (judged?.skipped) {
+        const first = judged.skipped;
+        attempt.dispose();
+        attempt = this.attempt(x, y);
+        judged = this.judge(attempt);
+        recomputed = { first, norm: judged?.gradNorm ?? Number.NaN, accepted: !judged?.skipped };
+      }
+      if (!Number.isFinite(attempt.loss))
+        throw new TrainingDivergedError(
+          `the loss became ${attempt.loss} (learning rate ${lr}); stopping with the last good checkpoint kept — lower --lr`,
+        );
+      if (!judged?.skipped) {
+        this.optimizer.step(this.trainable, attempt.grads, lr);
+        this.updateRunningStats(attempt.stats);
+      }
+      return {
+        loss: attempt.loss,
+        correct: attempt.correct,
+        n: batch.n,
+        ...judged,
+        ...(recomputed ? { recomputed } : {}),
+      };
+    } finally {
+      attempt?.dispose();
+      tf.dispose([x, y]);
+    }
+  }
+
+  /** Forward and backward on a batch: the loss, hits, gradients by our names and the batch statistics. */
+  private attempt(x: tf.Tensor4D, y: tf.Tensor1D): Attempt {
+    const stats = new Map<string, BatchStats>();
     let correct: tf.Tensor | undefined;
     try {
       const { value, grads } = tf.variableGrads(() => {
@@ -101,44 +154,42 @@ export class TrainableModel {
         return crossEntropy(logits, y, this.labelSmoothing);
       }, Object.values(this.trainable));
       const loss = value.dataSync()[0]!;
-      if (!Number.isFinite(loss)) {
-        tf.dispose([value, ...Object.values(grads)]);
-        throw new TrainingDivergedError(
-          `the loss became ${loss} (learning rate ${lr}); stopping with the last good checkpoint kept — lower --lr`,
-        );
-      }
+      const hits = correct!.dataSync()[0]!;
+      value.dispose();
       // tf.variableGrads keys gradients by the engine's variable names, not ours.
       const byName = Object.fromEntries(Object.entries(this.trainable).map(([n, v]) => [n, grads[v.name]!]));
-      const judged = this.judge(byName);
-      if (!judged?.skipped) {
-        this.optimizer.step(this.trainable, byName, lr);
-        this.updateRunningStats(stats);
-      }
-      tf.dispose([value, ...Object.values(grads)]);
-      return { loss, correct: correct!.dataSync()[0]!, n: batch.n, ...judged };
-    } finally {
+      return {
+        loss,
+        correct: hits,
+        grads: byName,
+        stats,
+        dispose: () => {
+          tf.dispose(Object.values(byName));
+          for (const s of stats.values()) tf.dispose([s.mean, s.variance]);
+        },
+      };
+    } catch (e) {
       for (const s of stats.values()) tf.dispose([s.mean, s.variance]);
-      tf.dispose([x, y, correct as tf.Tensor]);
+      throw e;
+    } finally {
+      tf.dispose(correct as tf.Tensor);
     }
   }
 
-  private judge(
-    grads: Record<string, tf.Tensor>,
-  ): Pick<StepResult, 'gradNorm' | 'gradRatio' | 'skipped'> | undefined {
+  /** The guard's verdict on an attempt (a non-finite loss is refused like a non-finite gradient). */
+  private judge(a: Attempt): Pick<StepResult, 'gradNorm' | 'gradRatio' | 'skipped'> | undefined {
     if (!this.guard) return undefined;
-    const norms = gradientNorms(grads);
-    const verdict = this.guard.check(globalNorm(norms));
+    const norms = gradientNorms(a.grads);
+    const verdict = this.guard.check(Number.isFinite(a.loss) ? globalNorm(norms) : Number.NaN);
     if (verdict.accept)
       return {
         gradNorm: verdict.norm,
         ...(verdict.median ? { gradRatio: verdict.norm / verdict.median } : {}),
       };
-    let largest = { name: '', norm: -1 };
-    for (const [name, norm] of Object.entries(norms)) {
-      if (Number.isNaN(norm))
-        return { gradNorm: verdict.norm, skipped: { ...verdict, largest: { name, norm } } };
-      if (norm > largest.norm) largest = { name, norm };
-    }
+    const largest = Object.entries(norms)
+      .map(([name, norm]) => ({ name, norm }))
+      .sort((p, q) => (Number.isNaN(q.norm) ? 1 : 0) - (Number.isNaN(p.norm) ? 1 : 0) || q.norm - p.norm)
+      .slice(0, 3);
     return { gradNorm: verdict.norm, skipped: { ...verdict, largest } };
   }
 

@@ -71,7 +71,7 @@ describe('runStatus', () => {
 
   it('adds up the steps the gradient guard skipped, the epoch in progress included', async () => {
     const history = [
-      { ...epoch(1, 100, 0.5), skippedSteps: 2 },
+      { ...epoch(1, 100, 0.5), skippedSteps: 2, recomputedSteps: 4 },
       epoch(2, 200, 0.6),
       { ...epoch(3, 300, 0.6), skippedSteps: 0 },
     ];
@@ -81,9 +81,9 @@ describe('runStatus', () => {
       globalStep: 34,
       wallTime: 320,
       history,
-      partial: { lossSum: 1, correct: 1, n: 1, seconds: 1, skipped: 1 },
+      partial: { lossSum: 1, correct: 1, n: 1, seconds: 1, skipped: 1, recomputed: 1 },
     });
-    expect((await runStatus(dir)).skippedSteps).toBe(3);
+    expect(await runStatus(dir)).toMatchObject({ skippedSteps: 3, recomputedSteps: 5 });
     expect((await runStatus(runDir('unguarded'))).skippedSteps).toBe(0);
   });
 

@@ -34,6 +34,8 @@ export interface RunStatus {
   etaSeconds?: number;
   /** Steps the gradient guard skipped, over the epochs done and the one in progress (up to its checkpoint). */
   skippedSteps: number;
+  /** Steps whose faulty first gradient the guard refused and whose recomputed one it applied (the same span). */
+  recomputedSteps: number;
 }
 
 interface StateView {
@@ -42,7 +44,7 @@ interface StateView {
   wallTime: number;
   cpuTime?: number;
   history?: EpochMetrics[];
-  partial?: { skipped?: number };
+  partial?: { skipped?: number; recomputed?: number };
 }
 
 /** Reads a run directory's status; a directory that is not a run gets a UsageError naming it. */
@@ -80,6 +82,7 @@ export async function runStatus(runDir: string): Promise<RunStatus> {
     resumes: run.resumes?.length ?? 0,
     ...(run.init ? { init: { from: run.init.from, earlierEpochs: run.init.history?.length ?? 0 } } : {}),
     skippedSteps: history.reduce((n, m) => n + (m.skippedSteps ?? 0), state.partial?.skipped ?? 0),
+    recomputedSteps: history.reduce((n, m) => n + (m.recomputedSteps ?? 0), state.partial?.recomputed ?? 0),
     etaSeconds: timeLeft(
       history.map((m) => m.wallTime),
       config.epochs - state.epoch - (stepsPerEpoch ? state.stepInEpoch / stepsPerEpoch : 0),

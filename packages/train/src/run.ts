@@ -130,8 +130,10 @@ export interface EpochMetrics {
   testTop1: number;
   testTop5: number;
   imagesPerSecond: number;
-  /** Steps of the epoch the gradient guard refused (absent in runs begun without it). */
+  /** Steps of the epoch the gradient guard skipped (absent in runs begun without it). */
   skippedSteps?: number;
+  /** Steps whose first gradient the guard refused and whose recomputed one it accepted (transient faults). */
+  recomputedSteps?: number;
   /** The largest ratio of an accepted step's gradient norm to the guard's median, over the epoch. */
   maxGradRatio?: number;
   /** Seconds since the run started, over every session. */
@@ -175,8 +177,13 @@ export type RunEvent =
   | { type: 'eval'; epoch: number; seen: number; total: number }
   | { type: 'epoch'; metrics: EpochMetrics }
   | { type: 'checkpoint'; path: string }
-  /** The gradient guard refused a step (1-based epoch, step within it): nothing was updated. */
+  /** The gradient guard refused a step's gradient twice (1-based epoch, step within it): nothing was updated. */
   | ({ type: 'skipped'; epoch: number; step: number } & SkippedStep)
+  /**
+   * The guard refused a step's first gradient, which was computed again; `accepted`: the second passed and
+   * the step went ahead with it (the first was a transient fault).
+   */
+  | { type: 'recomputed'; epoch: number; step: number; first: SkippedStep; norm: number; accepted: boolean }
   /** The run stopped on request after its last checkpoint; resuming continues at `epoch` (1-based), `step`. */
   | { type: 'stopped'; epoch: number; step: number }
   | { type: 'done'; folded: string; foldError: number };
@@ -200,6 +207,7 @@ interface RunState extends CheckpointState {
     n: number;
     seconds: number;
     skipped?: number;
+    recomputed?: number;
     maxGradRatio?: number;
   };
   /** The gradient guard's recent norms. */
@@ -207,7 +215,7 @@ interface RunState extends CheckpointState {
 }
 
 function emptyPartial(): RunState['partial'] {
-  return { lossSum: 0, correct: 0, n: 0, seconds: 0, skipped: 0, maxGradRatio: 0 };
+  return { lossSum: 0, correct: 0, n: 0, seconds: 0, skipped: 0, recomputed: 0, maxGradRatio: 0 };
 }
 
 /** The training-form spec a run trains. */
@@ -292,6 +300,7 @@ async function writeCurves(runDir: string, history: EpochMetrics[], init?: RunIn
 
 /** Counts a step's guard verdict into the epoch's accumulators; returns the refused steps in a row. */
 function guardStep(r: StepResult, p: RunState['partial'], skipsInARow: number): number {
+  if (r.recomputed?.accepted) p.recomputed = (p.recomputed ?? 0) + 1;
   if (!r.skipped) {
     if (r.gradRatio !== undefined) p.maxGradRatio = Math.max(p.maxGradRatio ?? 0, r.gradRatio);
     return 0;
@@ -446,7 +455,9 @@ async function trainLocked(
       for await (const batch of data.train.epochBatches(epoch, state.stepInEpoch)) {
         const lr = learningRate(schedule, epoch + batch.step / steps);
         const r = model.step(batch, lr);
-        if (r.skipped) emit({ type: 'skipped', epoch: epoch + 1, step: batch.step + 1, ...r.skipped });
+        const at = { epoch: epoch + 1, step: batch.step + 1 };
+        if (r.recomputed) emit({ type: 'recomputed', ...at, ...r.recomputed });
+        if (r.skipped) emit({ type: 'skipped', ...at, ...r.skipped });
         skipsInARow = guardStep(r, p, skipsInARow);
         p.lossSum += r.loss * r.n;
         p.correct += r.correct;
@@ -515,6 +526,7 @@ function epochMetrics(
     testTop5: test.top5,
     imagesPerSecond: p.seconds ? p.n / p.seconds : 0,
     ...(p.skipped !== undefined ? { skippedSteps: p.skipped } : {}),
+    ...(p.recomputed ? { recomputedSteps: p.recomputed } : {}),
     ...(p.maxGradRatio ? { maxGradRatio: p.maxGradRatio } : {}),
     wallTime: times.wallTime,
     ...(times.cpuTime !== undefined ? { cpuTime: times.cpuTime } : {}),

@@ -185,11 +185,16 @@ describe.skipIf(!hasCifar)('training on real CIFAR-10 (needs ../shared/data)', (
       { timeoutMs: 600_000 },
     );
     expect(r.code).not.toBe(0);
-    const skips = r.stderr.split('\n').filter((l) => l.startsWith('dirac: skipped '));
+    const lines = r.stderr.split('\n');
+    const skips = lines.filter((l) => l.startsWith('dirac: skipped '));
     expect(skips).toHaveLength(25);
     expect(skips[0]).toMatch(
-      /^dirac: skipped epoch 1 step 21: gradient norm \S+ against a median of \S+; largest \S+ \(/,
+      /^dirac: skipped epoch 1 step 21: gradient norm \S+ against a median of \S+ \(largest: \S+ \S+, \S+ \S+, \S+ \S+\)$/,
     );
+    // Each was computed twice before being skipped.
+    const again = lines.filter((l) => / computed again: .* refused too$/.test(l));
+    expect(again).toHaveLength(25);
+    expect(again[0]).toMatch(/^dirac: epoch 1 step 21: gradient norm /);
     expect(r.stderr).toMatch(/dirac: error: .*refused 25 steps in a row/);
     const [m] = metrics(out);
     expect(m).toMatchObject({ epoch: 1, skippedSteps: 12 });

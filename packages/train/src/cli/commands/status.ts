@@ -37,9 +37,9 @@ function describe(s: RunStatus): string {
     );
   }
   if (s.best) lines.push(`best         test top-1 ${pct(s.best.testTop1)} (epoch ${s.best.epoch})`);
-  if (s.skippedSteps)
+  if (s.skippedSteps || s.recomputedSteps)
     lines.push(
-      `guard        ${s.skippedSteps} step${s.skippedSteps === 1 ? '' : 's'} skipped (gradient norm over ${s.config.gradGuard ?? DEFAULT_GRAD_GUARD}x the recent median); see the run's log`,
+      `guard        ${s.recomputedSteps} faulty gradient${s.recomputedSteps === 1 ? '' : 's'} recomputed, ${s.skippedSteps} step${s.skippedSteps === 1 ? '' : 's'} skipped (gradient norm over ${s.config.gradGuard ?? DEFAULT_GRAD_GUARD}x the recent median); see the run's log`,
     );
   const cpu = s.cpuTime === undefined ? 'CPU time not recorded' : `CPU ${formatDuration(s.cpuTime)}`;
   const resumes = `${s.resumes} resume${s.resumes === 1 ? '' : 's'}`;

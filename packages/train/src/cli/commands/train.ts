@@ -6,6 +6,7 @@ import { ImageFolder } from '../../data/image-folder';
 import { normalizeBatch } from '../../data/normalize';
 import { BatchLoader } from '../../data/prefetch';
 import { splitBatches } from '../../evaluate';
+import type { SkippedStep } from '../../loop';
 import type { ScheduleName } from '../../optim/schedules';
 import {
   DEFAULT_CONFIG,
@@ -121,6 +122,12 @@ async function resolveConfig(
   };
 }
 
+/** A refused gradient, for a log line: its norm, the median, the largest parameter gradients. */
+function refused(s: SkippedStep): string {
+  const largest = s.largest.map((l) => `${l.name} ${l.norm.toExponential(2)}`).join(', ');
+  return `norm ${s.norm.toExponential(3)} against a median of ${s.median?.toExponential(3) ?? '(warming up)'} (largest: ${largest})`;
+}
+
 function reporter(json: boolean, epochs: number): (e: RunEvent) => void {
   let bar: Progress | null = null;
   const eta = new RunEta(epochs);
@@ -159,11 +166,12 @@ function reporter(json: boolean, epochs: number): (e: RunEvent) => void {
         `epoch ${m.epoch}: train loss ${m.trainLoss.toFixed(4)} top-1 ${(100 * m.trainTop1).toFixed(2)}% | test loss ${m.testLoss.toFixed(4)} top-1 ${(100 * m.testTop1).toFixed(2)}% top-5 ${(100 * m.testTop5).toFixed(2)}% | ${m.imagesPerSecond.toFixed(1)} img/s | ${m.wallTime.toFixed(0)} s${left === undefined ? '' : ` | run ETA ${formatDuration(left)} (${epochs - m.epoch} epoch${epochs - m.epoch === 1 ? '' : 's'} left)`}`,
       );
     }
-    if (e.type === 'skipped') {
+    if (e.type === 'recomputed') {
       line(
-        `dirac: skipped epoch ${e.epoch} step ${e.step}: gradient norm ${e.norm.toExponential(3)} against a median of ${e.median?.toExponential(3) ?? '(warming up)'}; largest ${e.largest.name} (${e.largest.norm.toExponential(3)})`,
+        `dirac: epoch ${e.epoch} step ${e.step}: gradient ${refused(e.first)}; computed again: norm ${e.norm.toExponential(3)}, ${e.accepted ? 'applied (the first computation was faulty)' : 'refused too'}`,
       );
     }
+    if (e.type === 'skipped') line(`dirac: skipped epoch ${e.epoch} step ${e.step}: gradient ${refused(e)}`);
     if (e.type === 'stopped') {
       bar?.stop();
       bar = null;
