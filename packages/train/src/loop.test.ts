@@ -67,6 +67,7 @@ describe('TrainableModel.step', () => {
     expect(r.skipped?.median).toBe(1e-9);
     expect(r.gradNorm).toBeGreaterThan(1e-3);
     expect(r.skipped?.largest).toHaveLength(3);
+    expect(Object.keys(r.skipped!.norms).sort()).toEqual(Object.keys(model.trainable).sort());
     for (const l of r.skipped!.largest) expect(Object.keys(model.trainable)).toContain(l.name);
     expect(r.skipped!.largest[0]!.norm).toBeLessThanOrEqual(r.gradNorm!);
     expect(r.skipped!.largest[0]!.norm).toBeGreaterThanOrEqual(r.skipped!.largest[1]!.norm);

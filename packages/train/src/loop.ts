@@ -38,13 +38,15 @@ export interface StepResult {
    * Set when the guard refused the step's first gradient and it was computed again: `accepted` when the
    * second one passed (the first was a transient fault) and the step went ahead with it.
    */
-  recomputed?: { first: SkippedStep; norm: number; accepted: boolean };
+  recomputed?: { first: SkippedStep; norm: number; accepted: boolean; norms?: Record<string, number> };
 }
 
 /** Why a step was refused: its gradient norm, the median it was judged against, and its largest gradients. */
 export interface SkippedStep extends GuardVerdict {
   /** The three parameters with the largest gradient norms (a NaN first), largest first. */
   largest: { name: string; norm: number }[];
+  /** Every parameter's gradient norm, to tell where a faulty gradient came from. */
+  norms: Record<string, number>;
 }
 
 /** One forward and backward pass of a step, not yet applied. */
@@ -117,7 +119,12 @@ export class TrainableModel {
         attempt.dispose();
         attempt = this.attempt(x, y);
         judged = this.judge(attempt);
-        recomputed = { first, norm: judged?.gradNorm ?? Number.NaN, accepted: !judged?.skipped };
+        recomputed = {
+          first,
+          norm: judged?.gradNorm ?? Number.NaN,
+          accepted: !judged?.skipped,
+          ...(judged ? { norms: judged.norms } : {}),
+        };
       }
       if (!Number.isFinite(attempt.loss))
         throw new TrainingDivergedError(
@@ -127,11 +134,12 @@ export class TrainableModel {
         this.optimizer.step(this.trainable, attempt.grads, lr);
         this.updateRunningStats(attempt.stats);
       }
+      const { norms: _, ...verdict } = judged ?? {};
       return {
         loss: attempt.loss,
         correct: attempt.correct,
         n: batch.n,
-        ...judged,
+        ...verdict,
         ...(recomputed ? { recomputed } : {}),
       };
     } finally {
@@ -177,20 +185,25 @@ export class TrainableModel {
   }
 
   /** The guard's verdict on an attempt (a non-finite loss is refused like a non-finite gradient). */
-  private judge(a: Attempt): Pick<StepResult, 'gradNorm' | 'gradRatio' | 'skipped'> | undefined {
+  private judge(
+    a: Attempt,
+  ):
+    | (Pick<StepResult, 'gradNorm' | 'gradRatio' | 'skipped'> & { norms: Record<string, number> })
+    | undefined {
     if (!this.guard) return undefined;
     const norms = gradientNorms(a.grads);
     const verdict = this.guard.check(Number.isFinite(a.loss) ? globalNorm(norms) : Number.NaN);
     if (verdict.accept)
       return {
         gradNorm: verdict.norm,
+        norms,
         ...(verdict.median ? { gradRatio: verdict.norm / verdict.median } : {}),
       };
     const largest = Object.entries(norms)
       .map(([name, norm]) => ({ name, norm }))
       .sort((p, q) => (Number.isNaN(q.norm) ? 1 : 0) - (Number.isNaN(p.norm) ? 1 : 0) || q.norm - p.norm)
       .slice(0, 3);
-    return { gradNorm: verdict.norm, skipped: { ...verdict, largest } };
+    return { gradNorm: verdict.norm, norms, skipped: { ...verdict, largest, norms } };
   }
 
   private updateRunningStats(stats: Map<string, BatchStats>): void {

@@ -1,4 +1,4 @@
-import { mkdir } from 'node:fs/promises';
+import { appendFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   type BackendInfo,
@@ -183,7 +183,7 @@ export type RunEvent =
    * The guard refused a step's first gradient, which was computed again; `accepted`: the second passed and
    * the step went ahead with it (the first was a transient fault).
    */
-  | { type: 'recomputed'; epoch: number; step: number; first: SkippedStep; norm: number; accepted: boolean }
+  | ({ type: 'recomputed'; epoch: number; step: number } & NonNullable<StepResult['recomputed']>)
   /** The run stopped on request after its last checkpoint; resuming continues at `epoch` (1-based), `step`. */
   | { type: 'stopped'; epoch: number; step: number }
   | { type: 'done'; folded: string; foldError: number };
@@ -296,6 +296,18 @@ async function writeCurves(runDir: string, history: EpochMetrics[], init?: RunIn
   );
   await writeFileAtomic(join(runDir, 'curves.svg'), svg);
   await writeFileAtomic(join(runDir, 'curves.png'), svgToPng(svg));
+}
+
+/**
+ * Emits a guard event and appends it to the run's guard.jsonl, with every parameter's gradient norm, so
+ * that where a faulty gradient came from can be studied after the run.
+ */
+async function logGuard(runDir: string, emit: (e: RunEvent) => void, e: RunEvent): Promise<void> {
+  emit(e);
+  await appendFile(
+    join(runDir, 'guard.jsonl'),
+    `${JSON.stringify({ at: new Date().toISOString(), ...e })}\n`,
+  );
 }
 
 /** Counts a step's guard verdict into the epoch's accumulators; returns the refused steps in a row. */
@@ -456,8 +468,8 @@ async function trainLocked(
         const lr = learningRate(schedule, epoch + batch.step / steps);
         const r = model.step(batch, lr);
         const at = { epoch: epoch + 1, step: batch.step + 1 };
-        if (r.recomputed) emit({ type: 'recomputed', ...at, ...r.recomputed });
-        if (r.skipped) emit({ type: 'skipped', ...at, ...r.skipped });
+        if (r.recomputed) await logGuard(runDir, emit, { type: 'recomputed', ...at, ...r.recomputed });
+        if (r.skipped) await logGuard(runDir, emit, { type: 'skipped', ...at, ...r.skipped });
         skipsInARow = guardStep(r, p, skipsInARow);
         p.lossSum += r.loss * r.n;
         p.correct += r.correct;
