@@ -197,8 +197,13 @@ describe.skipIf(!hasCifar)('training on real CIFAR-10 (needs ../shared/data)', (
     expect(again[0]).toMatch(/^dirac: epoch 1 step 21: gradient norm /);
     expect(r.stderr).toMatch(/dirac: error: .*refused 25 steps in a row/);
     // guard.jsonl keeps every event with each parameter's gradient norm, for studying faults afterwards.
-    const guard = readFileSync(join(out, 'guard.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-    expect(guard.map((e) => e.type)).toEqual(Array.from({ length: 25 }, () => ['recomputed', 'skipped']).flat());
+    const guard = readFileSync(join(out, 'guard.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(guard.map((e) => e.type)).toEqual(
+      Array.from({ length: 25 }, () => ['recomputed', 'skipped']).flat(),
+    );
     expect(guard[1]).toMatchObject({ epoch: 1, step: 21 });
     expect(Object.keys(guard[1].norms)).toContain('fc.weight');
     expect(guard[0].first.norms['fc.weight']).toBe(guard[1].norms['fc.weight']);
