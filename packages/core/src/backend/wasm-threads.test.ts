@@ -163,17 +163,27 @@ describe('wasm threads in Node', () => {
     });
     expect(pool!.jobsDone).toBeGreaterThan(jobs);
 
-    // Batch norm splits its pixels with the helper too: the same output and gradients as tf ops.
+    // Batch norm runs on the calling thread alone by default; with batchNormThreads it splits its pixels
+    // with the helper (a rare race keeps that off: see WasmSimdKernelSwitches). Both match tf ops.
     const bnJobs = pool!.jobsDone;
-    const [simd, ops] = [true, false].map((on) => {
-      configureWasmSimdKernels({ batchNorm: on });
+    batchNormAndGrads();
+    expect(pool!.jobsDone).toBe(bnJobs);
+    const [simd, threaded, ops] = [
+      { batchNorm: true },
+      { batchNorm: true, batchNormThreads: true },
+      { batchNorm: false },
+    ].map((switches) => {
+      const before = configureWasmSimdKernels(switches);
       try {
         return batchNormAndGrads();
       } finally {
-        configureWasmSimdKernels({ batchNorm: true });
+        configureWasmSimdKernels(before);
       }
     });
     expect(pool!.jobsDone).toBeGreaterThan(bnJobs);
+    threaded!.forEach((g, i) => {
+      expect(relErr(g, ops![i]!)).toBeLessThan(1e-4);
+    });
     simd!.forEach((g, i) => {
       expect(relErr(g, ops![i]!)).toBeLessThan(1e-4);
     });

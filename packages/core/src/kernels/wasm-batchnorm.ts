@@ -95,6 +95,14 @@ function runPixels(
   k.runBatch('batchnorm', fn, P, parts, (p0, p1, i) => args(p0 * C * 4, p1 - p0, i));
 }
 
+/**
+ * Into how many parts a batch norm's P pixels are split: 1 unless the `batchNormThreads` switch is on (see
+ * there: the threaded split has a rare race).
+ */
+function pixelParts(k: HeapKernels<BatchNormExports>, P: number): number {
+  return wasmSimdKernelEnabled('batchNormThreads') ? k.batchParts(P) : 1;
+}
+
 /** Σ of the parts' float64 [2C] sums (zeroed by {@link zeroSums} before the kernel ran). */
 function partSums(k: HeapKernels<BatchNormExports>, acc: (i: number) => number, C: number, parts: number) {
   const sum = k.f64(acc(0), 2 * C).slice();
@@ -130,7 +138,7 @@ export function wasmBatchNormForward(
   const C = x.shape[x.rank - 1]!;
   const P = x.size / C;
   const { tensor: y, ptr: yPtr } = k.output(x.shape);
-  const parts = k.batchParts(P);
+  const parts = pixelParts(k, P);
   const s = scratchLayout(k, C, parts);
   const xPtr = k.offset(x);
   // Sums are taken around the first pixel's values, which keeps Σ(x−s)² − (Σ(x−s))²/P well conditioned.
@@ -213,7 +221,7 @@ export function wasmBatchNormBackward(
   const C = x.shape[x.rank - 1]!;
   const P = x.size / C;
   const { tensor: dx, ptr: dxPtr } = k.output(x.shape);
-  const parts = k.batchParts(P);
+  const parts = pixelParts(k, P);
   const s = scratchLayout(k, C, parts);
   const [dyPtr, xPtr] = [k.offset(dy), k.offset(x)];
   const yPtr = relu ? k.offset(y) : dyPtr;
