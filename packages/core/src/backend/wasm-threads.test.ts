@@ -203,6 +203,22 @@ describe('wasm threads in Node', () => {
       configureWasmSimdKernels(before);
     }
 
+    // A helper woken without a new job (a late notify, or an interrupt) must not run its last job again:
+    // for accumulating kernels that doubled their part of the sums (wrong batch statistics about once in
+    // 500 training steps, before the helper re-checked its job counter after every wake-up).
+    const bn = heapKernels<{ moments: unknown }>('batchnorm', { shared: '', unshared: '' })!;
+    const x = tf.tensor2d(random(64 * 4, 9), [64, 4]);
+    const mem = tf.zeros([4 + 16]); // 4 float32 shifts, then 2·4 float64 sums
+    const [xPtr, memPtr] = [bn.offset(x), bn.offset(mem)];
+    bn.f32(memPtr, 4).set([0.1, -0.2, 0.3, 0]);
+    pool!.run('batchnorm', 'moments', [[xPtr, 64, 4, memPtr, memPtr + 16]], () => {});
+    const sums = bn.f64(memPtr + 16, 8).slice();
+    expect(sums.some((v) => v !== 0)).toBe(true);
+    pool!.wakeWithoutJob();
+    await new Promise((r) => setTimeout(r, 200));
+    expect(Array.from(bn.f64(memPtr + 16, 8))).toEqual(Array.from(sums));
+    tf.dispose([x, mem]);
+
     const again = await prepareWasmThreads(1);
     expect(again.threads).toBe(2);
     expect(again.reason).toMatch(/already initialised/);

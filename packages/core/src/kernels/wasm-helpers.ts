@@ -45,7 +45,9 @@ const instances = modules.map(({ bytes, names }) => {
 Atomics.store(c, ${READY}, 1);
 let seen = 0;
 for (;;) {
-  Atomics.wait(c, ${JOB}, seen);
+  // Atomics.wait can return without a new job (V8 wakes waiters for interrupts, e.g. when the shared heap
+  // grows): without this loop the helper ran its last job again, over memory the caller had moved on from.
+  while (Atomics.load(c, ${JOB}) === seen) Atomics.wait(c, ${JOB}, seen);
   seen = Atomics.load(c, ${JOB});
   try {
     const args = Array.from(c.subarray(${ARGS}, ${ARGS} + c[${ARGC}]));
@@ -129,6 +131,15 @@ class Helper {
     Atomics.notify(c, JOB);
   }
 
+  /**
+   * A wake-up with no new job, as a late notify (the caller preempted between publishing a job and
+   * notifying, while the helper already ran it) or an interrupt delivers one: a helper must not run its last
+   * job again. For tests.
+   */
+  wakeWithoutJob(): void {
+    Atomics.notify(this.ctrl, JOB);
+  }
+
   wait(): void {
     const c = this.ctrl;
     const deadline = Date.now() + WAIT_MS;
@@ -151,6 +162,11 @@ export class HelperPool {
     const { table, modules } = moduleTable();
     this.table = table;
     this.helpers = Array.from({ length: count }, () => new Helper(Worker, memory, modules));
+  }
+
+  /** Wakes every helper without giving it a job (see {@link Helper.wakeWithoutJob}). For tests. */
+  wakeWithoutJob(): void {
+    for (const h of this.helpers) h.wakeWithoutJob();
   }
 
   /** Helpers that have started (they boot asynchronously; until then the caller does all the work). */
