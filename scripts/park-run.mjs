@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Parks a training run in the repository so that a later session on another machine can resume it, and
 // brings it back. A parked run is the run directory minus everything but its latest checkpoint (about 4 MB
-// for DiracNet-34-1): run.json, checkpoint.json, metrics.jsonl, curves.svg and that checkpoint's folder.
+// for DiracNet-34-1): run.json, checkpoint.json, metrics.jsonl, guard.jsonl, curves.svg and that checkpoint.
 //
 //   node scripts/park-run.mjs save runs/diracnet-34-1-l120 zoo/training/diracnet-34-1-l120
 //   node scripts/park-run.mjs restore zoo/training/diracnet-34-1-l120 runs/diracnet-34-1-l120
@@ -12,7 +12,7 @@
 import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
-const FILES = ['run.json', 'checkpoint.json', 'metrics.jsonl', 'curves.svg'];
+const FILES = ['run.json', 'checkpoint.json', 'metrics.jsonl', 'guard.jsonl', 'curves.svg'];
 
 function fail(message) {
   process.stderr.write(`park-run: ${message}\n`);
