@@ -36,7 +36,7 @@ export interface WasmSimdKernelSwitches {
    * Within `conv` and `filterGrad`: training's 3×3 padding-1 convolutions and both their gradients by
    * Winograd's F(4×4, 3×3) (36 instead of 144 products per 4×4 outputs; steps about 1.4x faster). Off by
    * default: its gradients differ from the direct kernels' by up to ~0.6% (relative, DiracNet-34-1) and a
-   * run diverged after 7 epochs with it, for a cause not yet established.
+   * run diverged after 7 epochs with it (most likely from the helper-thread re-run fixed since, not proven).
    */
   winograd?: boolean;
   /** The fused 3×3 convolution + bias + ReLU of folded models (inference, 8 or more images) by Winograd. */
