@@ -99,6 +99,9 @@ export interface TrainConfig {
   init?: string;
 }
 
+/** The gradient guard's factor for runs whose config does not set one (runs begun before it existed). */
+export const DEFAULT_GRAD_GUARD = 10;
+
 /** The embedded defaults: DiracNet-34-1 on CIFAR-10 with a one-cycle schedule (see the docs for why). */
 export const DEFAULT_CONFIG: Omit<TrainConfig, 'data'> = {
   model: 'diracnet-34-1',
@@ -112,11 +115,9 @@ export const DEFAULT_CONFIG: Omit<TrainConfig, 'data'> = {
   nesterov: true,
   labelSmoothing: 0,
   seed: 0,
-  gradGuard: 10,
+  gradGuard: DEFAULT_GRAD_GUARD,
 };
 
-/** The gradient guard's factor for runs whose config does not set one (runs begun before it existed). */
-export const DEFAULT_GRAD_GUARD = 10;
 /** This many refused steps in a row mean the run itself has diverged: it stops. */
 const MAX_SKIPS_IN_A_ROW = 25;
 
